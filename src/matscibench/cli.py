@@ -1,0 +1,249 @@
+"""The ``matscibench`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from matscibench import __version__
+from matscibench.errors import MatscibenchError
+
+app = typer.Typer(
+    name="matscibench",
+    help="Benchmark AI models for materials science: accuracy and cost, measured the same way for everyone.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err = Console(stderr=True)
+
+ResultsOpt = typer.Option(None, "--results", "-r", help="Results folder (store, predictions, reports). Default: $MATSCIBENCH_RESULTS or ./matscibench-results")
+StoreOpt = typer.Option(None, "--store", help="Results store: a SQLite path or a SQLAlchemy URL. Default: <results>/results.sqlite")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"matscibench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    pass
+
+
+@app.command()
+def run(
+    suite: str = typer.Option("quick", "--suite", "-s", help="Built-in suite name (quick, full) or a suite TOML file."),
+    results: Optional[Path] = ResultsOpt,
+    store: Optional[str] = StoreOpt,
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Jobs at once (default: the suite's; auto = CPU count)."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Record into this run id (default: suite name + hash of suite and data)."),
+    new: bool = typer.Option(False, "--new", help="Start a new run even if this suite was run before (timestamped run id)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run again the jobs of this run that failed."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Per-job time limit in seconds (default: the suite's)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
+) -> None:
+    """Run a suite (resumes it when it was interrupted) and write the report."""
+    import time
+
+    from matscibench.run.driver import run_suite
+    from matscibench.suite import load_suite
+
+    spec = load_suite(suite)
+    rid = run_id
+    if new and rid is None:
+        rid = f"{spec.name}-{time.strftime('%Y%m%dT%H%M%S')}"
+    out = run_suite(spec, results=results, store=store, workers=workers, run_id=rid, retry_failed=retry_failed, timeout_s=timeout, quiet=quiet)
+    if quiet:
+        console.print(str(out.reports.get("markdown", out.results_dir)))
+
+
+@app.command("list")
+def list_(
+    what: str = typer.Argument("all", help="tasks, models, datasets, suites, runs or all"),
+    results: Optional[Path] = ResultsOpt,
+    store: Optional[str] = StoreOpt,
+) -> None:
+    """List tasks, models, datasets, built-in suites, or the runs in the store."""
+    what = what.lower()
+    valid = {"all", "tasks", "models", "datasets", "suites", "runs"}
+    if what not in valid:
+        raise typer.BadParameter(f"choose one of {', '.join(sorted(valid))}")
+    if what in ("all", "tasks"):
+        from matscibench.tasks.registry import task_summaries
+
+        t = Table(title="Tasks", title_justify="left")
+        for c in ("name", "family", "type", "input", "folds", "target", "description"):
+            t.add_column(c)
+        for d in task_summaries():
+            t.add_row(
+                escape(d["name"]),
+                d.get("family", ""),
+                d.get("task_type", ""),
+                d.get("input_type", ""),
+                str(d.get("n_folds", "")),
+                "" if d.get("target") is None else str(d.get("target")),
+                escape(d.get("description", "")),
+            )
+        console.print(t)
+    if what in ("all", "models"):
+        from matscibench.models.registry import list_models
+
+        t = Table(title="Models", title_justify="left")
+        for c in ("name", "family", "factory", "description"):
+            t.add_column(c)
+        for e in list_models().values():
+            t.add_row(escape(e.name), e.family, escape(e.factory), escape(e.description))
+        console.print(t)
+    if what in ("all", "datasets"):
+        _datasets_table()
+    if what in ("all", "suites"):
+        from matscibench.suite import builtin_suites, load_suite
+
+        t = Table(title="Built-in suites", title_justify="left")
+        for c in ("name", "tasks", "models", "folds", "repeats", "description"):
+            t.add_column(c)
+        for name in builtin_suites():
+            s = load_suite(name)
+            t.add_row(name, str(len(s.tasks)), str(len(s.models)), str(s.folds), str(s.repeats), escape(s.description))
+        console.print(t)
+    if what == "runs":
+        st = _store(results, store)
+        df = st.list_runs()
+        if df.empty:
+            console.print(f"no runs in {st.url}")
+            return
+        t = Table(title=f"Runs in {st.url}", title_justify="left")
+        cols = [c for c in ("run_id", "suite_name", "status", "n_planned", "ok", "failed", "skipped") if c in df.columns]
+        for c in cols:
+            t.add_column(c)
+        for _, r in df.iterrows():
+            t.add_row(*[escape(str(r[c])) for c in cols])
+        console.print(t)
+
+
+def _datasets_table() -> None:
+    from matscibench.data.registry import get_dataset, list_datasets
+
+    t = Table(title="Datasets", title_justify="left")
+    for c in ("name", "status", "input", "targets (unit)", "description"):
+        t.add_column(c)
+    for name in list_datasets():
+        d = get_dataset(name).describe()
+        targets = ", ".join(f"{k} ({v})" if v else k for k, v in d["targets"].items())
+        style = {"cached": "green", "local": "green", "generate": "cyan", "download": "yellow"}.get(d["status"], "red")
+        t.add_row(escape(name), f"[{style}]{d['status']}[/]", d["input_type"], escape(targets), escape(d["description"]))
+    console.print(t)
+
+
+@app.command()
+def datasets(
+    prepare: Optional[list[str]] = typer.Option(None, "--prepare", "-p", help="Download/generate/parse these datasets into the cache now."),
+) -> None:
+    """Show datasets and where they come from (cached, local, download, generate); prepare them."""
+    if prepare:
+        from matscibench.data.registry import get_dataset
+        from matscibench.run.progress import RunDisplay
+
+        with RunDisplay(console).preparing() as cb:
+            for name in prepare:
+                spec = get_dataset(name)
+                spec.prepare(cb)
+                console.print(f"[green]ready[/]: {name} (checksum {spec.checksum()[:16]}…)")
+    _datasets_table()
+
+
+@app.command()
+def info(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The machine and software a run records with every result."""
+    from matscibench.cost.sysinfo import system_info
+    from matscibench.paths import cache_dir, data_dirs
+
+    si = system_info()
+    si["cache_dir"] = str(cache_dir())
+    si["data_dirs"] = [str(p) for p in data_dirs()]
+    if as_json:
+        console.print_json(json.dumps(si, default=str))
+        return
+    t = Table(show_header=False, title="matscibench info", title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in si.items():
+        if k == "packages":
+            v = ", ".join(f"{a} {b}" for a, b in v.items())
+        elif k == "gpus":
+            v = ", ".join(f"{g['name']} ({g['memory_MiB']:.0f} MiB, driver {g['driver']})" for g in v) or "none"
+        elif k == "blas":
+            v = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} threads)" for b in v) or "–"
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v))
+        t.add_row(k, escape(str(v)))
+    console.print(t)
+
+
+def _store(results: Optional[Path], store: Optional[str]):
+    from matscibench.paths import results_dir
+    from matscibench.store import Store
+
+    if store:
+        return Store(store)
+    path = results_dir(results) / "results.sqlite"
+    return Store(path)
+
+
+@app.command()
+def report(
+    run_id: str = typer.Argument("latest", help="Run id (a unique prefix is enough; 'latest' = newest)."),
+    results: Optional[Path] = ResultsOpt,
+    store: Optional[str] = StoreOpt,
+    fmt: str = typer.Option("all", "--format", "-f", help="md, json, table or all"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report files (default: <results>/reports/<run id>)."),
+) -> None:
+    """Re-render a stored run: terminal tables, Markdown and JSON."""
+    from matscibench.paths import results_dir
+    from matscibench.report.aggregate import aggregate_run
+    from matscibench.report.render import console_tables, to_markdown, write_reports
+
+    st = _store(results, store)
+    try:
+        rid = st.resolve_run_id(run_id)
+    except KeyError as exc:
+        raise MatscibenchError(str(exc.args[0])) from None
+    rep = aggregate_run(st, rid)
+    if fmt == "json":
+        sys.stdout.write(rep.dumps() + "\n")
+        return
+    if fmt == "md":
+        sys.stdout.write(to_markdown(rep) + "\n")
+        return
+    for tab in console_tables(rep):
+        console.print(tab)
+    if fmt == "all":
+        paths = write_reports(rep, out or results_dir(results) / "reports" / rid)
+        for kind, p in paths.items():
+            console.print(f"report ({kind}): {p}")
+
+
+def main() -> None:
+    try:
+        app()
+    except MatscibenchError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

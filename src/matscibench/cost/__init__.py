@@ -1,0 +1,1 @@
+"""Cost measurement: meters (time, memory, device, energy), system information, statistics."""

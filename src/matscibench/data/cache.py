@@ -1,0 +1,205 @@
+"""Files: checksums, atomic writes, locks, local look-up and checked downloads."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from matscibench.errors import ChecksumError, DatasetNotAvailable
+from matscibench.paths import cache_dir, data_dirs
+
+__all__ = [
+    "sha256_file",
+    "sha256_bytes",
+    "atomic_path",
+    "file_lock",
+    "verify_file",
+    "find_local",
+    "fetch_file",
+]
+
+_CHUNK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _memo_path() -> Path:
+    return cache_dir() / "verified.json"
+
+
+def _memo_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def verify_file(path: str | os.PathLike, sha256: str | None) -> str:
+    """Check a file's sha256 and return it; raise ``ChecksumError`` naming the file on mismatch.
+
+    A file that was verified before and has not changed since (same size and mtime) is not read
+    again: a 100 MB archive costs its hash once per machine, not once per job.
+    """
+    path = Path(path)
+    key = _memo_key(path)
+    memo: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        memo = json.loads(_memo_path().read_text())
+    digest = memo.get(key)
+    if digest is None:
+        digest = sha256_file(path)
+    if sha256 is not None and digest != sha256:
+        raise ChecksumError(
+            f"{path}: sha256 is {digest}, expected {sha256}. The file is truncated, corrupted or "
+            f"a different version. Delete it and run again to re-download, or replace it with the "
+            f"published file."
+        )
+    if memo.get(key) != digest:
+        memo[key] = digest
+        with contextlib.suppress(OSError):
+            with atomic_path(_memo_path()) as tmp:
+                tmp.write_text(json.dumps(memo, indent=0))
+    return digest
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest``; on success it replaces ``dest`` atomically.
+
+    A process killed while writing leaves ``dest`` as it was (absent or the previous version).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, timeout: float = 3600.0) -> Iterator[None]:
+    """An exclusive advisory lock (``fcntl.flock``) so two processes never build one cache file."""
+    lock_path = Path(str(path) + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(lock_path, "a+")
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no locking, best effort
+            yield
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"could not lock {lock_path} within {timeout:.0f} s") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    finally:
+        fh.close()
+
+
+def find_local(relpath: str) -> Path | None:
+    """First existing ``<dir>/<relpath>`` among the local data folders (see ``paths.data_dirs``)."""
+    for d in data_dirs():
+        p = d / relpath
+        if p.is_file():
+            return p
+    return None
+
+
+def fetch_file(
+    relpath: str,
+    sha256: str | None,
+    url: str | None,
+    *,
+    offline: bool | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Path:
+    """Return a verified local copy of a dataset file, downloading it into the cache if needed.
+
+    Search order: ``$MATSCIBENCH_DATA`` folders, then ``<cache>/downloads``, then ``url``.
+    ``offline`` (default: ``$MATSCIBENCH_OFFLINE`` is set) forbids the download; the error then
+    says where to put the file.
+    """
+    local = find_local(relpath)
+    if local is not None:
+        verify_file(local, sha256)
+        return local
+    if offline is None:
+        offline = bool(os.environ.get("MATSCIBENCH_OFFLINE"))
+    dest = cache_dir() / "downloads" / relpath
+    where = (
+        f"Place the file at {dest}"
+        + (f" (download it from {url})" if url else "")
+        + ", or set MATSCIBENCH_DATA to a folder that contains "
+        + relpath
+        + "."
+    )
+    if url is None or offline:
+        raise DatasetNotAvailable(f"{relpath} is not available locally. {where}")
+    with file_lock(dest):
+        if dest.is_file():  # another process downloaded it meanwhile
+            verify_file(dest, sha256)
+            return dest
+        try:
+            with atomic_path(dest) as tmp:
+                _download(url, tmp, progress)
+                verify_file(tmp, sha256)
+        except ChecksumError:
+            raise
+        except Exception as exc:  # network errors
+            raise DatasetNotAvailable(f"could not download {url}: {exc}. {where}") from exc
+    return dest
+
+
+def _download(url: str, dest: Path, progress: Callable[[int, int | None], None] | None) -> None:
+    req = urllib.request.Request(url, headers={"User-Agent": "matscibench"})
+    with urllib.request.urlopen(req, timeout=60) as resp, open(dest, "wb") as out:
+        total = resp.headers.get("Content-Length")
+        total_i = int(total) if total and total.isdigit() else None
+        done = 0
+        while True:
+            block = resp.read(_CHUNK)
+            if not block:
+                break
+            out.write(block)
+            done += len(block)
+            if progress is not None:
+                progress(done, total_i)
+    if total_i is not None and done != total_i:
+        raise OSError(f"download truncated: {done} of {total_i} bytes")
+
+
+def copy_into_cache(src: Path, relpath: str) -> Path:  # pragma: no cover - convenience for users
+    dest = cache_dir() / "downloads" / relpath
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+    return dest

@@ -1,0 +1,62 @@
+"""Accuracy metrics: pure numpy functions, one module per family.
+
+Every function takes ``y_true`` first and returns a Python float. ``METRICS`` describes each
+metric for reports: direction (higher is better?) and whether it carries the target's unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from matscibench.metrics.classification import accuracy, balanced_accuracy, f1, roc_auc
+from matscibench.metrics.regression import mad, mad_mae_ratio, mae, max_error, mse, r2, rmse
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    label: str
+    higher_is_better: bool
+    #: "target" (same unit as the target), "target^2", or None (unitless)
+    unit: str | None
+
+    def unit_for(self, target_unit: str | None) -> str | None:
+        if self.unit == "target":
+            return target_unit
+        if self.unit == "target^2":
+            if not target_unit:
+                return None
+            simple = all(ch.isalnum() for ch in target_unit)
+            return f"{target_unit}²" if simple else f"({target_unit})²"
+        return None
+
+
+METRICS: dict[str, MetricInfo] = {
+    "mae": MetricInfo("mae", "MAE", False, "target"),
+    "rmse": MetricInfo("rmse", "RMSE", False, "target"),
+    "mse": MetricInfo("mse", "MSE", False, "target^2"),
+    "mad": MetricInfo("mad", "MAD of test targets", True, "target"),
+    "mad_mae_ratio": MetricInfo("mad_mae_ratio", "MAD:MAE", True, None),
+    "r2": MetricInfo("r2", "R²", True, None),
+    "max_error": MetricInfo("max_error", "max error", False, "target"),
+    "roc_auc": MetricInfo("roc_auc", "ROC-AUC", True, None),
+    "accuracy": MetricInfo("accuracy", "accuracy", True, None),
+    "balanced_accuracy": MetricInfo("balanced_accuracy", "balanced accuracy", True, None),
+    "f1": MetricInfo("f1", "F1", True, None),
+}
+
+__all__ = [
+    "METRICS",
+    "MetricInfo",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "mad",
+    "mad_mae_ratio",
+    "mae",
+    "max_error",
+    "mse",
+    "r2",
+    "rmse",
+    "roc_auc",
+]

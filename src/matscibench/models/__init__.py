@@ -1,0 +1,1 @@
+"""Models: the contracts a model author implements, baselines, and the model registry."""

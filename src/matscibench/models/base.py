@@ -1,0 +1,163 @@
+"""The contracts models follow, and the checks the harness applies to what they return.
+
+Property models follow scikit-learn: ``fit(X, y)`` then ``predict(X)``, where ``X`` is a list of
+pymatgen ``Structure`` (crystals), ``Composition`` (composition-only tasks) or ``Molecule`` objects
+and ``y`` a float array (regression) or a bool array (classification). Classifiers may add
+``predict_proba(X)`` (ROC-AUC then uses the probability of ``True``). Hyper-parameters go in
+``__init__``; a ``random_state`` parameter, when present, receives the job's seed.
+
+Training that reports progress accepts an ``on_epoch`` keyword in ``fit``: the harness passes an
+``EpochCallback`` and the model calls ``on_epoch(epoch, val_metric)`` after each epoch with its own
+validation score in the task's metric (``on_epoch.metric``; ``on_epoch.score(y_true, y_pred)``
+computes it exactly as the task does). The harness turns those calls into time-to-target.
+
+A model may declare ``input_types = ("structure", "composition")`` to say what it accepts; jobs
+pairing it with other tasks are skipped with that reason instead of failing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from matscibench.errors import ModelOutputError
+
+__all__ = [
+    "PropertyModel",
+    "EpochCallback",
+    "fit_with_callback",
+    "check_predictions",
+    "set_seed",
+    "is_classification_target",
+]
+
+
+@runtime_checkable
+class PropertyModel(Protocol):
+    def fit(self, X: Sequence[Any], y: np.ndarray) -> Any: ...
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray: ...
+
+
+def is_classification_target(y: Any) -> bool:
+    """Classification targets arrive as boolean arrays."""
+    return np.asarray(y).dtype == bool
+
+
+class EpochCallback:
+    """What the harness passes as ``fit(..., on_epoch=cb)``.
+
+    ``metric`` names the task's metric (e.g. ``"mae"``), ``higher_is_better`` its direction and
+    ``target`` the task's time-to-target threshold (None when the task sets none). Calling
+    ``cb(epoch, val_metric)`` records the value with the time since the job started.
+    """
+
+    def __init__(
+        self,
+        metric: str,
+        higher_is_better: bool,
+        target: float | None,
+        score: Callable[[Any, Any], float],
+        record: Callable[[int, float], float] | None = None,
+    ) -> None:
+        self.metric = metric
+        self.higher_is_better = higher_is_better
+        self.target = target
+        self._score = score
+        self._record = record
+        self.history: list[tuple[int, float, float]] = []
+
+    def score(self, y_true: Any, y_pred: Any) -> float:
+        """The task's metric on the model's own validation data."""
+        return float(self._score(y_true, y_pred))
+
+    def reached(self, value: float) -> bool:
+        if self.target is None or not math.isfinite(value):
+            return False
+        return value >= self.target if self.higher_is_better else value <= self.target
+
+    def __call__(self, epoch: int, val_metric: float) -> bool:
+        """Record one epoch; returns whether the target is reached (models may stop early)."""
+        t = self._record(int(epoch), float(val_metric)) if self._record else float("nan")
+        self.history.append((int(epoch), t, float(val_metric)))
+        return self.reached(float(val_metric))
+
+
+def fit_with_callback(model: Any, X: Sequence[Any], y: np.ndarray, cb: EpochCallback | None) -> None:
+    """``model.fit(X, y, on_epoch=cb)`` when ``fit`` takes ``on_epoch``, else ``model.fit(X, y)``."""
+    if cb is not None and "on_epoch" in _fit_params(model):
+        model.fit(X, y, on_epoch=cb)
+    else:
+        model.fit(X, y)
+
+
+def _fit_params(model: Any) -> set[str]:
+    try:
+        return set(inspect.signature(model.fit).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def set_seed(model: Any, seed: int) -> None:
+    """Give the job's seed to ``random_state`` (scikit-learn convention) and the global RNGs."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    if hasattr(model, "get_params") and hasattr(model, "set_params"):
+        try:
+            params = model.get_params(deep=False)
+        except Exception:
+            params = {}
+        if "random_state" in params:
+            model.set_params(random_state=seed)
+    elif hasattr(model, "random_state"):
+        model.random_state = seed
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def check_predictions(
+    y_pred: Any, n_expected: int, *, classification: bool, describe: Callable[[int], str] | None = None, what: str = "predict"
+) -> np.ndarray:
+    """Validate a model's output: right length, one value per item, finite; return a 1-D array.
+
+    Raises ``ModelOutputError`` with the count of bad values and the first offending item.
+    """
+    if y_pred is None:
+        raise ModelOutputError(f"{what} returned None for {n_expected} inputs")
+    try:
+        arr = np.asarray(y_pred)
+    except Exception as exc:
+        raise ModelOutputError(f"{what} returned something that is not array-like: {type(y_pred).__name__}") from exc
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ModelOutputError(f"{what} returned an array of shape {arr.shape}; expected ({n_expected},)")
+    if arr.shape[0] != n_expected:
+        raise ModelOutputError(f"{what} returned {arr.shape[0]} predictions for {n_expected} inputs")
+    if classification and arr.dtype == bool:
+        return arr
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(float)
+        except (TypeError, ValueError) as exc:
+            raise ModelOutputError(f"{what} returned non-numeric values (dtype {arr.dtype})") from exc
+    bad = ~np.isfinite(arr.astype(float))
+    if bad.any():
+        first = int(np.nonzero(bad)[0][0])
+        where = f" (first at index {first}: {describe(first)})" if describe else f" (first at index {first})"
+        raise ModelOutputError(f"{what} returned {int(bad.sum())} non-finite value(s) (NaN or inf) out of {n_expected}{where}")
+    if classification:
+        uniq = np.unique(arr)
+        if not set(uniq.tolist()) <= {0, 1}:
+            raise ModelOutputError(f"{what} returned labels {uniq[:5].tolist()}; a binary task expects booleans or 0/1")
+        return arr.astype(bool)
+    return arr.astype(float)

@@ -1,0 +1,92 @@
+"""Models that misbehave on purpose, to test that the harness survives them.
+
+Each follows the property-model contract on the surface and then fails in one specific way. The
+test suite runs them through the engine; users can do the same to check their own pipelines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from matscibench.models.dummy import DummyModel
+
+__all__ = ["RaisingModel", "NaNModel", "WrongLengthModel", "CrashingModel", "SlowModel", "HungryModel"]
+
+
+class RaisingModel(DummyModel):
+    """Raises ``ValueError`` in ``fit`` (or ``predict`` with ``where="predict"``)."""
+
+    def __init__(self, where: str = "fit") -> None:
+        super().__init__()
+        self.where = where
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"where": self.where}
+
+    def fit(self, X: Sequence[Any], y: Any) -> RaisingModel:
+        if self.where == "fit":
+            raise ValueError("this model always fails in fit")
+        return super().fit(X, y)
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        raise ValueError("this model always fails in predict")
+
+
+class NaNModel(DummyModel):
+    """Predicts NaN for every third item."""
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        out = super().predict(X).astype(float)
+        out[::3] = np.nan
+        return out
+
+
+class WrongLengthModel(DummyModel):
+    """Returns one prediction too few."""
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        return super().predict(X)[:-1]
+
+
+class CrashingModel(DummyModel):
+    """Kills its own process in ``fit`` (like a segfault in a compiled extension)."""
+
+    def fit(self, X: Sequence[Any], y: Any) -> CrashingModel:
+        os.abort()
+
+
+class SlowModel(DummyModel):
+    """Sleeps ``seconds`` in ``fit`` (for timeouts and kill-and-resume tests)."""
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"seconds": self.seconds}
+
+    def fit(self, X: Sequence[Any], y: Any) -> SlowModel:
+        time.sleep(self.seconds)
+        return super().fit(X, y)
+
+
+class HungryModel(DummyModel):
+    """Allocates ``mib`` MiB during ``fit`` (to test peak-memory metering)."""
+
+    def __init__(self, mib: int = 200) -> None:
+        super().__init__()
+        self.mib = mib
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"mib": self.mib}
+
+    def fit(self, X: Sequence[Any], y: Any) -> HungryModel:
+        block = np.ones(self.mib * 1024 * 1024 // 8)
+        block.sum()
+        del block
+        return super().fit(X, y)

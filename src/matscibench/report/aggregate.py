@@ -1,0 +1,223 @@
+"""Turn a stored run into per-task tables of summaries (the data behind every report format).
+
+Accuracy metrics over folds and repeats: mean with a Student-t 95 % interval. Times: median with
+a distribution-free 95 % interval. Rates (structures/s): harmonic mean. Memory: arithmetic mean.
+(Hoefler & Belli, SC'15; see ``matscibench.cost.stats``.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from matscibench.cost.stats import Summary, summarize
+from matscibench.metrics import METRICS
+from matscibench.store import Store
+
+__all__ = ["CostColumn", "COST_COLUMNS", "ModelRow", "TaskReport", "RunReport", "aggregate_run"]
+
+
+@dataclass(frozen=True)
+class CostColumn:
+    key: str  # name in the costs table
+    label: str  # column title, with unit
+    kind: str  # summary kind: time, rate, cost
+    console: bool = False  # shown in the terminal table
+
+
+COST_COLUMNS: tuple[CostColumn, ...] = (
+    CostColumn("train.total_s", "train total, load + fit (s)", "time", True),
+    CostColumn("load.wall_s", "load (s)", "time"),
+    CostColumn("fit.wall_s", "fit wall (s)", "time"),
+    CostColumn("fit.cpu_s", "fit CPU (s)", "cost"),
+    CostColumn("fit/featurize.wall_s", "featurize in fit (s)", "time"),
+    CostColumn("train.time_to_target_s", "time to target (s)", "time", True),
+    CostColumn("predict.wall_s", "predict wall (s)", "time"),
+    CostColumn("predict.throughput_structures_per_s", "inference (structures/s)", "rate", True),
+    CostColumn("predict.throughput_atoms_per_s", "inference (atoms/s)", "rate"),
+    CostColumn("predict.latency_p50_ms", "latency p50 (ms)", "time", True),
+    CostColumn("predict.latency_p95_ms", "latency p95 (ms)", "time"),
+    CostColumn("predict.latency_p99_ms", "latency p99 (ms)", "time"),
+    CostColumn("job.peak_rss_MiB", "peak RSS (MiB)", "cost", True),
+    CostColumn("job.gpu_peak_MiB", "peak GPU memory (MiB)", "cost"),
+    CostColumn("fit.energy_cpu_J", "fit CPU energy (J)", "cost"),
+    CostColumn("fit.energy_gpu_J", "fit GPU energy (J)", "cost"),
+)
+
+
+@dataclass
+class ModelRow:
+    model: str
+    n_ok: int
+    n_failed: int
+    n_skipped: int
+    metrics: dict[str, Summary] = field(default_factory=dict)
+    costs: dict[str, Summary] = field(default_factory=dict)
+    target_reached: tuple[int, int] | None = None  # (reached, jobs with a target)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def not_applicable(self) -> str | None:
+        """The reason when every job of this model on this task was skipped as incompatible."""
+        if self.n_ok == 0 and self.n_failed == 0 and self.n_skipped and self.failures:
+            return self.failures[0]["error"].split(": ", 1)[-1]
+        return None
+
+
+@dataclass
+class TaskReport:
+    task: str
+    description: str
+    unit: str | None
+    metrics: list[str]
+    target: float | None
+    rows: list[ModelRow]
+
+    def metric_label(self, m: str) -> str:
+        info = METRICS[m]
+        unit = info.unit_for(self.unit)
+        return f"{info.label} ({unit})" if unit else info.label
+
+    @property
+    def primary(self) -> str:
+        return self.metrics[0]
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    suite_name: str
+    run: dict[str, Any]
+    tasks: list[TaskReport]
+    n_jobs: dict[str, int]
+    hosts: list[str]
+    machines: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        def summ(s: Summary) -> dict[str, Any]:
+            return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in s.as_dict().items()}
+
+        return {
+            "schema": "matscibench.report/1",
+            "run_id": self.run_id,
+            "suite": self.suite_name,
+            "created_at": self.run.get("created_at"),
+            "status": self.run.get("status"),
+            "matscibench_version": self.run.get("matscibench_version"),
+            "git_commit": self.run.get("git_commit"),
+            "system": self.run.get("system"),
+            "jobs": self.n_jobs,
+            "hosts": self.hosts,
+            "tasks": [
+                {
+                    "task": t.task,
+                    "description": t.description,
+                    "unit": t.unit,
+                    "metrics": t.metrics,
+                    "metric_labels": {m: t.metric_label(m) for m in t.metrics},
+                    "target": t.target,
+                    "models": [
+                        {
+                            "model": r.model,
+                            "jobs": {"ok": r.n_ok, "failed": r.n_failed, "skipped": r.n_skipped},
+                            "metrics": {m: summ(s) for m, s in r.metrics.items()},
+                            "costs": {c: summ(s) for c, s in r.costs.items()},
+                            "target_reached": list(r.target_reached) if r.target_reached else None,
+                            "failures": r.failures,
+                        }
+                        for r in t.rows
+                    ],
+                }
+                for t in self.tasks
+            ],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, default=str, allow_nan=False)
+
+
+def _task_meta(name: str, params: dict[str, Any]) -> tuple[str, list[str] | None, float | None]:
+    try:
+        from matscibench.tasks.registry import get_task
+
+        t = get_task(name, **params)
+        return t.description, list(t.metrics), t.target
+    except Exception:
+        return "", None, None
+
+
+def aggregate_run(store: Store, run_id: str) -> RunReport:
+    run = store.get_run(run_id)
+    if run is None:
+        raise KeyError(f"no run {run_id!r} in {store.url}")
+    jobs = store.jobs_frame(run_id)
+    mets = store.metrics_frame(run_id)
+    costs = store.costs_frame(run_id)
+    suite = run.get("suite") or {}
+    task_params = {t["name"]: t.get("params", {}) for t in suite.get("tasks", []) if isinstance(t, dict)}
+    model_order = [m.get("label") or m.get("name") for m in suite.get("models", []) if isinstance(m, dict)]
+    task_order = [t["name"] for t in suite.get("tasks", []) if isinstance(t, dict)]
+
+    mw = mets.pivot_table(index="key", columns="name", values="value", aggfunc="first") if not mets.empty else pd.DataFrame()
+    cw = costs.pivot_table(index="key", columns="name", values="value", aggfunc="first") if not costs.empty else pd.DataFrame()
+
+    tasks_out: list[TaskReport] = []
+    present = list(dict.fromkeys(jobs["task"])) if not jobs.empty else []
+    ordered = [t for t in task_order if t in present] + [t for t in present if t not in task_order]
+    for tname in ordered:
+        tj = jobs[jobs["task"] == tname]
+        desc, metric_list, target = _task_meta(tname, task_params.get(tname, {}))
+        infos = [json.loads(x) for x in tj["info_json"].dropna()]
+        unit = next((i.get("unit") for i in infos if "unit" in i), None)
+        if metric_list is None:
+            keys = tj.loc[tj["status"] == "ok", "key"]
+            metric_list = [m for m in METRICS if m in mw.columns and mw.loc[mw.index.isin(keys), m].notna().any()]
+        models = list(dict.fromkeys(tj["model"]))
+        models = [m for m in model_order if m in models] + [m for m in models if m not in model_order]
+        rows = []
+        for model in models:
+            mj = tj[tj["model"] == model]
+            ok = mj[mj["status"] == "ok"]
+            row = ModelRow(
+                model=model,
+                n_ok=len(ok),
+                n_failed=int((mj["status"] == "failed").sum()),
+                n_skipped=int((mj["status"] == "skipped").sum()),
+            )
+            keys = ok["key"].tolist()
+            for m in metric_list:
+                vals = mw.loc[mw.index.intersection(keys), m].to_numpy(dtype=float) if m in mw.columns else np.array([])
+                row.metrics[m] = summarize(vals, "accuracy")
+            for col in COST_COLUMNS:
+                if col.key not in cw.columns:
+                    continue
+                vals = cw.loc[cw.index.intersection(keys), col.key].to_numpy(dtype=float)
+                if np.isfinite(vals).any():
+                    row.costs[col.key] = summarize(vals, col.kind)
+            if "train.target_reached" in cw.columns and keys:
+                r = cw.loc[cw.index.intersection(keys), "train.target_reached"].dropna()
+                if r.size:
+                    row.target_reached = (int(r.sum()), int(r.size))
+            for _, f in mj[mj["status"] != "ok"].iterrows():
+                row.failures.append(
+                    {
+                        "fold": int(f["fold"]),
+                        "seed": int(f["seed"]),
+                        "status": f["status"],
+                        "error": f"{f['error_type']}: {f['error_message']}",
+                    }
+                )
+            rows.append(row)
+        tasks_out.append(TaskReport(tname, desc, unit, metric_list, target, rows))
+
+    n_jobs = jobs["status"].value_counts().to_dict() if not jobs.empty else {}
+    n_jobs = {k: int(v) for k, v in n_jobs.items()}
+    n_jobs["planned"] = int(run.get("n_planned") or 0)
+    hosts = sorted(set(jobs["host"].dropna())) if not jobs.empty else []
+    machines = sorted({json.loads(x).get("machine", "") for x in jobs["info_json"].dropna()} - {""}) if not jobs.empty else []
+    return RunReport(run_id, run.get("suite_name", ""), run, tasks_out, n_jobs, hosts, machines)

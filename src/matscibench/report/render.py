@@ -1,0 +1,192 @@
+"""Render a ``RunReport`` as Markdown, JSON files and terminal tables."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from matscibench.cost.stats import Summary
+from matscibench.data.cache import atomic_path
+from matscibench.report.aggregate import COST_COLUMNS, RunReport, TaskReport
+
+__all__ = ["fmt_value", "fmt_summary", "to_markdown", "write_reports", "console_tables"]
+
+
+def fmt_value(x: float) -> str:
+    """Four significant digits, plain notation between 1e-3 and 1e6."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    ax = abs(x)
+    if ax != 0 and (ax < 1e-3 or ax >= 1e6):
+        return f"{x:.3e}"
+    if ax >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
+def fmt_summary(s: Summary | None, with_ci: bool = True) -> str:
+    if s is None or s.n == 0:
+        return "–"
+    out = fmt_value(s.center)
+    if with_ci and s.has_ci:
+        out += f" [{fmt_value(s.low)}, {fmt_value(s.high)}]"
+    return out
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _ttt_cell(task: TaskReport, row) -> str:
+    s = row.costs.get("train.time_to_target_s")
+    reached = row.target_reached
+    if reached is None:
+        return "–"
+    base = fmt_summary(s) if s is not None and s.n else "not reached"
+    return f"{base} ({reached[0]}/{reached[1]})"
+
+
+def _task_markdown(t: TaskReport) -> list[str]:
+    out = [f"### {t.task}", ""]
+    if t.description:
+        out += [_md_escape(t.description), ""]
+    if t.target is not None:
+        from matscibench.metrics import METRICS
+
+        op = "≥" if METRICS[t.primary].higher_is_better else "≤"
+        out += [f"Time to target: first time the {t.metric_label(t.primary)} reaches {op} {fmt_value(t.target)}.", ""]
+    out += ["Accuracy (mean over folds and repeats, [95 % CI]):", ""]
+    header = ["model", "jobs ok/failed"] + [t.metric_label(m) for m in t.metrics]
+    out += ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    rows = [r for r in t.rows if not r.not_applicable]
+    na = [r for r in t.rows if r.not_applicable]
+    for r in rows:
+        cells = [r.model, f"{r.n_ok}/{r.n_failed}" + (f" (+{r.n_skipped} skipped)" if r.n_skipped else "")]
+        cells += [fmt_summary(r.metrics.get(m)) for m in t.metrics]
+        out.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+    out += ["", "Cost (times: median [95 % CI]; rates: harmonic mean; memory: mean):", ""]
+    cols = [c for c in COST_COLUMNS if any(c.key in r.costs for r in t.rows) or c.key == "train.time_to_target_s"]
+    header = ["model"] + [c.label for c in cols]
+    out += ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [r.model]
+        for c in cols:
+            cells.append(_ttt_cell(t, r) if c.key == "train.time_to_target_s" else fmt_summary(r.costs.get(c.key)))
+        out.append("| " + " | ".join(_md_escape(x) for x in cells) + " |")
+    if na:
+        out += [""] + [f"Not applicable: {_md_escape(r.model)} ({_md_escape(r.not_applicable)})." for r in na]
+    fails = [(r.model, f) for r in rows for f in r.failures]
+    if fails:
+        out += ["", "Jobs that did not finish:", ""]
+        for model, f in fails:
+            out.append(f"- {_md_escape(model)}, fold {f['fold']}, seed {f['seed']}: **{f['status']}**: {_md_escape(f['error'])}")
+    out.append("")
+    return out
+
+
+def to_markdown(rep: RunReport) -> str:
+    sysinfo = rep.run.get("system") or {}
+    created = rep.run.get("created_at")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created)) if created else "?"
+    lines = [
+        f"# matscibench run `{rep.run_id}`",
+        "",
+        f"Suite **{_md_escape(rep.suite_name)}**, started {when}, status **{rep.run.get('status')}**. "
+        f"Jobs: " + ", ".join(f"{k} {v}" for k, v in sorted(rep.n_jobs.items())) + ".",
+        "",
+        f"matscibench {rep.run.get('matscibench_version')} (commit {rep.run.get('git_commit') or 'unknown'}).",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {sysinfo.get('cpu_model')} ({sysinfo.get('cpu_physical_cores')} physical / "
+        f"{sysinfo.get('cpu_logical_cores')} logical cores), memory {sysinfo.get('memory_GiB')} GiB",
+        f"- GPUs: " + (", ".join(f"{g['name']} (driver {g['driver']})" for g in sysinfo.get("gpus", [])) or "none"),
+        f"- OS: {sysinfo.get('os')}; Python {sysinfo.get('python')}",
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in (sysinfo.get("packages") or {}).items()),
+        f"- Hosts that ran jobs: {', '.join(rep.hosts) or '–'}",
+        "",
+    ]
+    if len(rep.hosts) > 1:
+        lines += ["> **Warning**: jobs of this run ran on more than one host; compare costs only within one host.", ""]
+    lines += ["## Results", ""]
+    for t in rep.tasks:
+        lines += _task_markdown(t)
+    return "\n".join(lines)
+
+
+def write_reports(rep: RunReport, out_dir: Path) -> dict[str, Path]:
+    """Write ``report.md`` and ``report.json`` into ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out_dir / "report.md", "json": out_dir / "report.json"}
+    with atomic_path(paths["markdown"]) as tmp:
+        tmp.write_text(to_markdown(rep), encoding="utf-8")
+    with atomic_path(paths["json"]) as tmp:
+        tmp.write_text(rep.dumps(), encoding="utf-8")
+    return paths
+
+
+def console_tables(rep: RunReport):
+    """Rich renderables, one table per task: a row per metric and key cost, a column per model.
+
+    Accuracy cells are ``mean ± half-width`` of the 95 % interval; cost cells are medians (times),
+    harmonic means (rates) or means (memory).
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    out: list = []
+    for t in rep.tasks:
+        rows = [r for r in t.rows if not r.not_applicable]
+        title = f"[bold]{escape(t.task)}[/]" + (f" — {escape(t.description)}" if t.description else "")
+        tab = Table(title=title, title_justify="left")
+        tab.add_column("", style="bold", no_wrap=True)
+        for r in rows:
+            tab.add_column(escape(r.model), justify="right", no_wrap=True)
+        jobs = []
+        for r in rows:
+            cell = f"{r.n_ok} ok"
+            if r.n_failed:
+                cell += f" [red]{r.n_failed} failed[/]"
+            jobs.append(cell)
+        tab.add_row("jobs", *jobs)
+        for m in t.metrics:
+            tab.add_row(escape(t.metric_label(m)), *[_pm(r.metrics.get(m)) for r in rows])
+        tab.add_section()
+        for c in COST_COLUMNS:
+            if not c.console:
+                continue
+            if c.key == "train.time_to_target_s":
+                if t.target is None:
+                    continue
+                from matscibench.metrics import METRICS
+
+                op = "≥" if METRICS[t.primary].higher_is_better else "≤"
+                label = f"time to {METRICS[t.primary].label} {op} {fmt_value(t.target)} (s)"
+                tab.add_row(escape(label), *[_ttt_cell(t, r) for r in rows])
+                continue
+            if not any(c.key in r.costs for r in rows):
+                continue
+            tab.add_row(escape(c.label), *[fmt_summary(r.costs.get(c.key), with_ci=False) for r in rows])
+        out.append(tab)
+        for r in t.rows:
+            if r.not_applicable:
+                out.append(f"  [dim]not applicable: {escape(r.model)} ({escape(r.not_applicable)})[/]")
+                continue
+            for f in r.failures:
+                out.append(
+                    f"  [red]{f['status']}[/]: {escape(t.task)} · {escape(r.model)} · fold {f['fold']} · "
+                    f"seed {f['seed']}: {escape(f['error'])}"
+                )
+    return out
+
+
+def _pm(s: Summary | None) -> str:
+    """``mean ± half-width`` (symmetric t-interval); the mean alone without an interval."""
+    if s is None or s.n == 0:
+        return "–"
+    if not s.has_ci:
+        return fmt_value(s.center)
+    return f"{fmt_value(s.center)} ± {fmt_value((s.high - s.low) / 2.0)}"

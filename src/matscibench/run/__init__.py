@@ -1,0 +1,1 @@
+"""Plan, execute, record: the engine that turns a suite into stored results."""

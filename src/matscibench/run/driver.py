@@ -1,0 +1,291 @@
+"""The driver: plan a suite, run its jobs on an executor, record each result, report.
+
+One direction only: jobs are pure functions of their spec; the driver alone writes to the store,
+one transaction per job, after writing the job's predictions file. Re-running the same suite
+re-plans it and skips every job already recorded, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matscibench.errors import DatasetError, RegistryError, SuiteError
+from matscibench.models.registry import build_model
+from matscibench.paths import results_dir as default_results_dir
+from matscibench.run.job import run_job
+from matscibench.run.spec import JobResult, JobSpec, ModelRef, TaskRef
+from matscibench.store import Store
+from matscibench.suite import Suite
+
+__all__ = ["Plan", "plan_suite", "run_suite", "RunOutcome", "record_result"]
+
+
+@dataclass
+class Plan:
+    run_id: str
+    suite: Suite
+    jobs: list[JobSpec]
+    #: (task, model) pairs that cannot run, with the reason; recorded as skipped jobs
+    incompatible: list[tuple[JobSpec, str]] = field(default_factory=list)
+    #: optional tasks dropped because their data is not available offline
+    dropped_tasks: list[tuple[str, str]] = field(default_factory=list)
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_planned(self) -> int:
+        return len(self.jobs) + len(self.incompatible)
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    store_url: str
+    results_dir: Path
+    n_planned: int
+    n_ran: int
+    n_resumed: int
+    counts: dict[str, int]
+    reports: dict[str, Path] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+def resolve_workers(workers: int | str | None, suite: Suite) -> int:
+    w = workers if workers is not None else suite.workers
+    if w in (None, "auto"):
+        return max(1, os.cpu_count() or 1)
+    return max(1, int(w))
+
+
+def plan_suite(
+    suite: Suite,
+    *,
+    run_id: str | None = None,
+    threads: int = 1,
+    progress: Any = None,
+    log: Any = print,
+) -> Plan:
+    """Build tasks, prepare their data (download, generate, parse; cached) and list the jobs."""
+    from matscibench.tasks.registry import get_task
+
+    tasks = []
+    dropped: list[tuple[str, str]] = []
+    checksums: dict[str, str] = {}
+    for entry in suite.tasks:
+        try:
+            task = get_task(entry.name, **entry.params)
+        except RegistryError as exc:
+            raise SuiteError(f"suite {suite.name!r}: {exc}") from None
+        if entry.optional and not task.data_available():
+            reason = f"data not available offline ({task.spec.status() if hasattr(task, 'spec') else 'missing'})"
+            hint = _data_hint(task)
+            dropped.append((entry.name, reason + (f"; {hint}" if hint else "")))
+            continue
+        try:
+            task.prepare(progress)
+            checksums[entry.name] = task.dataset_checksum()
+        except DatasetError as exc:
+            if entry.optional:
+                dropped.append((entry.name, str(exc)))
+                continue
+            raise
+        tasks.append((entry, task))
+    rid = run_id or suite.default_run_id(checksums)
+    folds_opt = suite.folds
+    options = {"threads": threads, **suite.options}
+    jobs: list[JobSpec] = []
+    incompatible: list[tuple[JobSpec, str]] = []
+    for entry, task in tasks:
+        n = task.n_folds()
+        folds = list(range(n)) if folds_opt == "all" else [f for f in folds_opt if f < n]
+        for mspec in suite.models:
+            try:
+                reason = task.incompatibility(build_model(mspec.name, mspec.params))
+            except RegistryError as exc:
+                raise SuiteError(f"suite {suite.name!r}: {exc}") from None
+            except Exception as exc:
+                raise SuiteError(f"suite {suite.name!r}: cannot build model {mspec.display!r}: {exc}") from exc
+            for fold in folds:
+                for seed in suite.seeds:
+                    spec = JobSpec(
+                        run_id=rid,
+                        task=TaskRef(entry.name, dict(entry.params)),
+                        model=ModelRef(mspec.display, mspec.name, dict(mspec.params)),
+                        fold=fold,
+                        seed=seed,
+                        dataset_checksum=checksums[entry.name],
+                        options=options,
+                    )
+                    if reason:
+                        incompatible.append((spec, reason))
+                    else:
+                        jobs.append(spec)
+    return Plan(rid, suite, jobs, incompatible, dropped, checksums)
+
+
+def _data_hint(task: Any) -> str:
+    spec = getattr(task, "spec", None)
+    rel = getattr(spec, "relpath", None)
+    if callable(rel):
+        splits = getattr(spec, "splits", ())
+        rel = ", ".join(rel(s) for s in splits) if splits else None
+    if rel:
+        return f"set MATSCIBENCH_DATA to a folder holding {rel}"
+    return ""
+
+
+def predictions_relpath(result: JobResult) -> str:
+    return f"predictions/{result.run_id}/{result.key}.parquet"
+
+
+def record_result(store: Store, result: JobResult, out_dir: Path) -> bool:
+    """Write the predictions file (atomically), then the job in one transaction."""
+    rel = None
+    if result.predictions is not None and len(result.predictions):
+        from matscibench.data.cache import atomic_path
+
+        rel = predictions_relpath(result)
+        with atomic_path(out_dir / rel) as tmp:
+            result.predictions.to_parquet(tmp, index=False)
+    return store.record(result, rel)
+
+
+def run_suite(
+    suite: Suite,
+    *,
+    results: str | Path | None = None,
+    store: Store | str | None = None,
+    workers: int | str | None = None,
+    run_id: str | None = None,
+    retry_failed: bool = False,
+    executor: Executor | None = None,
+    timeout_s: float | None = None,
+    console: Any = None,
+    quiet: bool = False,
+    report: bool = True,
+) -> RunOutcome:
+    """Plan, execute and record a suite; resume it if it was interrupted.
+
+    Parameters
+    ----------
+    results: folder for the store (``results.sqlite``), predictions and reports.
+    store: a ``Store`` or a path/SQLAlchemy URL (default: ``<results>/results.sqlite``).
+    workers: jobs at once (default: the suite's, ``auto`` = CPU count).
+    run_id: record into this run (default: the suite name + a hash of the suite and its data).
+    retry_failed: forget failed jobs of this run and run them again.
+    executor: any ``concurrent.futures.Executor`` (default: one fresh process per job).
+    """
+    from rich.console import Console
+
+    from matscibench.cost.meters import threads_default
+    from matscibench.cost.sysinfo import system_info
+    from matscibench.run.executor import JobProcessExecutor
+    from matscibench.run.progress import RunDisplay
+
+    t_start = time.perf_counter()
+    console = console or Console(stderr=False, quiet=quiet)
+    out_dir = default_results_dir(results)
+    if store is None:
+        store = Store(out_dir / "results.sqlite")
+    elif not isinstance(store, Store):
+        store = Store(store)
+    n_workers = resolve_workers(workers, suite)
+    threads = threads_default(n_workers)
+    display = RunDisplay(console, enabled=not quiet)
+
+    with display.preparing() as prep_progress:
+        plan = plan_suite(suite, run_id=run_id, threads=threads, progress=prep_progress)
+    for name, reason in plan.dropped_tasks:
+        console.print(f"[yellow]skipping optional task {name}[/]: {reason}")
+
+    sysinfo = system_info()
+    new = store.ensure_run(plan.run_id, suite.name, suite.model_dump(mode="json"), sysinfo, plan.n_planned)
+    if retry_failed:
+        n = store.delete_jobs(plan.run_id, ("failed",))
+        if n:
+            console.print(f"retrying {n} failed job(s)")
+    done = store.recorded_keys(plan.run_id)
+    for spec, reason in plan.incompatible:
+        if spec.key not in done:
+            store.record(JobResult.failure(spec, RuntimeError(reason), status="skipped"))
+            done.add(spec.key)
+    todo = [j for j in plan.jobs if j.key not in done]
+    n_resumed = plan.n_planned - len(todo) - len([1 for s, _ in plan.incompatible])
+    verb = "starting" if new else "resuming"
+    console.print(
+        f"[bold]{verb} run {plan.run_id}[/]: {plan.n_planned} jobs planned"
+        + (f", {plan.n_planned - len(todo)} already recorded" if not new else "")
+        + f", {len(todo)} to run on {n_workers} worker(s) × {threads} thread(s)"
+    )
+    console.print(f"store: {store.url}")
+
+    own_executor = executor is None
+    if executor is None:
+        executor = JobProcessExecutor(max_workers=n_workers, timeout_s=timeout_s or suite.timeout_s)
+    events = executor.queue() if hasattr(executor, "queue") else None
+    status = "complete"
+    n_ran = 0
+    try:
+        with display.running(todo) as live:
+            futures: dict[Future, JobSpec] = {executor.submit(run_job, spec, events): spec for spec in todo}
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                live.drain(events)
+                for fut in finished:
+                    spec = futures[fut]
+                    try:
+                        result = fut.result()
+                    except Exception as exc:  # crashed worker, timeout, executor failure
+                        result = JobResult.failure(spec, exc)
+                        result.traceback = getattr(exc, "remote_traceback", result.traceback)
+                    result.info.setdefault("machine", sysinfo.get("fingerprint"))
+                    record_result(store, result, out_dir)
+                    n_ran += 1
+                    live.finished(spec, result)
+            live.drain(events)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        executor.shutdown(wait=False, cancel_futures=True)
+        store.finish_run(plan.run_id, status)
+        console.print(f"[yellow]interrupted[/]: {n_ran} job(s) recorded; run the same command again to resume {plan.run_id}")
+        raise
+    finally:
+        if own_executor and status != "interrupted":
+            executor.shutdown(wait=True)
+    jobs = store.jobs_frame(plan.run_id)
+    counts = {k: int(v) for k, v in jobs["status"].value_counts().items()} if not jobs.empty else {}
+    if counts.get("failed"):
+        status = "complete with failures"
+    store.finish_run(plan.run_id, status)
+    outcome = RunOutcome(
+        run_id=plan.run_id,
+        store_url=store.url,
+        results_dir=out_dir,
+        n_planned=plan.n_planned,
+        n_ran=n_ran,
+        n_resumed=max(0, n_resumed),
+        counts=counts,
+    )
+    if report:
+        from matscibench.report.aggregate import aggregate_run
+        from matscibench.report.render import console_tables, write_reports
+
+        rep = aggregate_run(store, plan.run_id)
+        outcome.reports = write_reports(rep, out_dir / "reports" / plan.run_id)
+        for tab in console_tables(rep):
+            console.print(tab)
+    outcome.wall_s = time.perf_counter() - t_start
+    console.print(
+        f"[bold]run {plan.run_id}[/] {status}: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        + f" in {outcome.wall_s:.1f} s"
+    )
+    console.print(f"store:  {store.url}")
+    for kind, path in outcome.reports.items():
+        console.print(f"report ({kind}): {path}")
+    return outcome

@@ -1,0 +1,253 @@
+"""Executors: where jobs run. Any ``concurrent.futures.Executor`` works with the driver.
+
+``JobProcessExecutor`` (the default) runs every job in a fresh process forked from a preloaded
+``forkserver`` (a few ms per job instead of seconds of imports). Unlike ``ProcessPoolExecutor`` it
+attributes a crash to the job that crashed: a segfault or an out-of-memory kill fails that job's
+future with ``WorkerCrashed`` and the other jobs carry on (a process pool would break as a
+whole). A fresh process per job also makes its peak memory the job's own, and lets a job that
+runs past ``timeout_s`` be killed. ``ThreadExecutor`` runs jobs in the driver process (debugging,
+tests of trivial jobs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from concurrent.futures import Executor, Future
+from multiprocessing.connection import wait as mp_wait
+from typing import Any, Callable
+
+from matscibench.errors import JobTimeout, WorkerCrashed
+
+__all__ = ["JobProcessExecutor", "ThreadExecutor", "PRELOAD"]
+
+#: modules imported once in the fork server so that each job starts warm
+PRELOAD = [
+    "numpy",
+    "scipy.stats",
+    "pandas",
+    "pyarrow.parquet",
+    "sklearn.ensemble",
+    "pymatgen.core",
+    "matscibench.run.job",
+    "matscibench.tasks.property",
+    "matscibench.models.featurized",
+]
+
+
+def _orphan_watchdog(parent_pid: int) -> None:
+    """Exit when the process that forked us is gone (the driver was killed)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent_pid:
+            os._exit(137)
+
+
+def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
+    parent = os.getppid()
+    threading.Thread(target=_orphan_watchdog, args=(parent,), daemon=True).start()
+    try:
+        result = fn(*args, **kwargs)
+        payload = ("ok", result)
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the driver
+        payload = ("err", (type(exc).__name__, str(exc), traceback.format_exc()))
+    try:
+        conn.send(payload)
+    except Exception as exc:  # result not picklable
+        conn.send(("err", (type(exc).__name__, f"result could not be sent to the driver: {exc}", traceback.format_exc())))
+    finally:
+        conn.close()
+
+
+class RemoteError(Exception):
+    """An exception raised inside a worker, carried back as text."""
+
+    def __init__(self, type_name: str, message: str, tb: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.remote_traceback = tb
+
+
+def _signal_name(code: int | None) -> str:
+    if code is None:
+        return "unknown"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-code).name}"
+        return f"signal {-code}"
+    return f"exit code {code}"
+
+
+class JobProcessExecutor(Executor):
+    """One fresh process per submitted call, at most ``max_workers`` at a time.
+
+    Parameters
+    ----------
+    max_workers: processes running at once.
+    timeout_s: wall-clock limit per call; the process is killed and the future fails with
+        ``JobTimeout``.
+    start_method: ``forkserver`` (default where available) or ``spawn``.
+    preload: modules the fork server imports once.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        timeout_s: float | None = None,
+        start_method: str | None = None,
+        preload: list[str] | None = None,
+    ) -> None:
+        self.max_workers = max(1, int(max_workers or os.cpu_count() or 1))
+        self.timeout_s = timeout_s
+        methods = mp.get_all_start_methods()
+        method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
+        self.ctx = mp.get_context(method)
+        if method == "forkserver":
+            self.ctx.set_forkserver_preload(PRELOAD if preload is None else preload)
+        self._pending: deque[tuple[Future, Callable, tuple, dict]] = deque()
+        self._running: dict[Any, tuple[Any, Any, Future, float]] = {}
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._shutdown = False
+        self._thread = threading.Thread(target=self._loop, name="matscibench-executor", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------- public
+    def queue(self):
+        """A queue that worker processes can write progress events to."""
+        return self.ctx.Queue()
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        if self._shutdown:
+            raise RuntimeError("cannot submit after shutdown")
+        fut: Future = Future()
+        with self._lock:
+            self._pending.append((fut, fn, args, kwargs))
+        self._wake()
+        return fut
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._shutdown = True
+        if cancel_futures:
+            with self._lock:
+                while self._pending:
+                    fut, *_ = self._pending.popleft()
+                    fut.cancel()
+                running = list(self._running.values())
+            for proc, _conn, fut, _t in running:
+                with contextlib.suppress(Exception):
+                    proc.kill()
+        self._wake()
+        if wait:
+            self._thread.join()
+
+    # ------------------------------------------------------------- internals
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def _launch(self) -> None:
+        while len(self._running) < self.max_workers:
+            with self._lock:
+                if not self._pending:
+                    return
+                fut, fn, args, kwargs = self._pending.popleft()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            recv, send = self.ctx.Pipe(duplex=False)
+            proc = self.ctx.Process(target=_child, args=(send, fn, args, kwargs), daemon=False)
+            try:
+                proc.start()
+            except Exception as exc:
+                fut.set_exception(exc)
+                continue
+            send.close()
+            self._running[proc.sentinel] = (proc, recv, fut, time.monotonic())
+
+    def _finish(self, sentinel: Any) -> None:
+        proc, conn, fut, _t = self._running.pop(sentinel)
+        payload = None
+        try:
+            if conn.poll():
+                payload = conn.recv()
+        except (EOFError, OSError):
+            payload = None
+        finally:
+            conn.close()
+        proc.join(timeout=5)
+        if payload is None:
+            fut.set_exception(
+                WorkerCrashed(f"the worker process died without a result ({_signal_name(proc.exitcode)})")
+            )
+        elif payload[0] == "ok":
+            fut.set_result(payload[1])
+        else:
+            fut.set_exception(RemoteError(*payload[1]))
+
+    def _loop(self) -> None:
+        while True:
+            if not self._shutdown:
+                self._launch()
+            elif not self._running:
+                with self._lock:
+                    if not self._pending:
+                        break
+                self._launch()
+            handles: list[Any] = [self._wake_r]
+            conns = {}
+            for sentinel, (_proc, conn, _fut, _t) in self._running.items():
+                handles.append(conn)
+                conns[conn] = sentinel
+            timeout = 1.0
+            if self.timeout_s is not None and self._running:
+                now = time.monotonic()
+                timeout = max(0.0, min(timeout, min(t + self.timeout_s - now for (*_, t) in self._running.values())))
+            ready = mp_wait(handles, timeout=timeout)
+            for h in ready:
+                if h == self._wake_r:
+                    with contextlib.suppress(BlockingIOError, OSError):
+                        os.read(self._wake_r, 4096)
+                elif h in conns and conns[h] in self._running:
+                    self._finish(conns[h])
+            # processes that exited without writing (crashes): their pipe reads EOF, caught above;
+            # time limits:
+            if self.timeout_s is not None:
+                now = time.monotonic()
+                for sentinel, (proc, conn, fut, t) in list(self._running.items()):
+                    if now - t > self.timeout_s:
+                        with contextlib.suppress(Exception):
+                            proc.kill()
+                        proc.join(timeout=5)
+                        conn.close()
+                        self._running.pop(sentinel, None)
+                        fut.set_exception(JobTimeout(f"the job ran past its time limit of {self.timeout_s:g} s and was killed"))
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
+class ThreadExecutor(Executor):
+    """Run each call synchronously in the calling process (no isolation; for debugging)."""
+
+    def __init__(self) -> None:
+        self._events = None
+
+    def queue(self):
+        import queue
+
+        return queue.Queue()
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        fut: Future = Future()
+        fut.set_running_or_notify_cancel()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001
+            fut.set_exception(exc)
+        return fut

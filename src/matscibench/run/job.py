@@ -1,0 +1,97 @@
+"""The job function: runs in a worker process, returns a plain ``JobResult``, writes nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from typing import Any
+
+from matscibench.run.spec import JobResult, JobSpec
+
+__all__ = ["run_job", "limit_threads"]
+
+
+@contextlib.contextmanager
+def limit_threads(n: int):
+    """Cap BLAS/OpenMP (threadpoolctl) and PyTorch threads for the duration of a job."""
+    n = max(1, int(n))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(Exception):
+            torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(limits=n):
+        yield
+
+
+def run_job(spec: JobSpec, events: Any = None) -> JobResult:
+    """Build the task and the model, run one fold, and return everything measured.
+
+    Any exception from the task or the model becomes a ``failed`` result carrying the error and
+    traceback; an incompatible (task, model) pair becomes ``skipped``. ``events`` (a queue) gets
+    progress messages ``{"key", "kind", ...}`` for the driver's display.
+    """
+    from matscibench.cost.meters import JobMeter
+    from matscibench.models.base import set_seed
+    from matscibench.models.registry import build_model
+    from matscibench.tasks.base import JobContext
+    from matscibench.tasks.registry import get_task
+
+    started = time.time()
+    key = spec.key
+
+    def emit(event: dict) -> None:
+        if events is not None:
+            events.put({"key": key, **event})
+
+    emit({"kind": "start", "pid": os.getpid()})
+    threads = int(spec.options.get("threads", 1))
+    meter = JobMeter(events=emit)
+    try:
+        with limit_threads(threads):
+            task = get_task(spec.task.name, **spec.task.params)
+            model = build_model(spec.model.model, spec.model.params)
+            set_seed(model, spec.seed)
+            reason = task.incompatibility(model)
+            if reason:
+                return JobResult.failure(spec, RuntimeError(reason), status="skipped", pid=os.getpid(), started_at=started)
+            out = task.run(model, spec.fold, JobContext(meter=meter, seed=spec.seed, threads=threads, options=spec.options))
+    except Exception as exc:  # the job fails, the suite goes on
+        res = JobResult.failure(spec, exc, pid=os.getpid(), started_at=started)
+        res.costs = meter.costs()
+        res.finished_at = time.time()
+        emit({"kind": "done", "status": "failed"})
+        return res
+    costs = meter.costs()
+    costs.update(out.costs)
+    costs["job.threads"] = float(threads)
+    info = dict(out.info)
+    info["seed"] = spec.seed
+    res = JobResult(
+        key=key,
+        run_id=spec.run_id,
+        task=spec.task.name,
+        model=spec.model.label,
+        fold=spec.fold,
+        seed=spec.seed,
+        status="ok",
+        metrics=out.metrics,
+        costs=costs,
+        info=info,
+        curve=list(meter.curve),
+        predictions=out.predictions,
+        started_at=started,
+        finished_at=time.time(),
+        pid=os.getpid(),
+        spec=spec.as_dict(),
+    )
+    emit({"kind": "done", "status": "ok"})
+    return res

@@ -1,0 +1,120 @@
+"""Job specifications and results: plain, picklable, JSON-able records.
+
+A job is a pure function of (task, model, fold, seed, dataset checksum); its key is a hash of
+exactly those, so a re-planned suite finds the jobs it already recorded and skips them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import time
+import traceback as tb
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["TaskRef", "ModelRef", "JobSpec", "JobResult", "canonical_json"]
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": self.params}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``label`` is how the model is shown; ``model`` the registry name or import path."""
+
+    label: str
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "model": self.model, "params": self.params}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    run_id: str
+    task: TaskRef
+    model: ModelRef
+    fold: int
+    seed: int
+    dataset_checksum: str
+    #: harness options: threads, latency settings (not part of the key)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        ident = {
+            "task": self.task.as_dict(),
+            "model": self.model.as_dict(),
+            "fold": self.fold,
+            "seed": self.seed,
+            "data": self.dataset_checksum,
+        }
+        return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:20]
+
+    def title(self) -> str:
+        return f"{self.task.name} · {self.model.label} · fold {self.fold} · seed {self.seed}"
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["key"] = self.key
+        return d
+
+
+@dataclass
+class JobResult:
+    key: str
+    run_id: str
+    task: str
+    model: str
+    fold: int
+    seed: int
+    status: str  # ok | failed | skipped
+    metrics: dict[str, float] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    curve: list[tuple[int, float, float]] = field(default_factory=list)
+    predictions: pd.DataFrame | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    started_at: float = field(default_factory=time.time)
+    finished_at: float = field(default_factory=time.time)
+    host: str = field(default_factory=socket.gethostname)
+    pid: int | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def failure(cls, spec: JobSpec, exc: BaseException, status: str = "failed", **kw: Any) -> JobResult:
+        return cls(
+            key=spec.key,
+            run_id=spec.run_id,
+            task=spec.task.name,
+            model=spec.model.label,
+            fold=spec.fold,
+            seed=spec.seed,
+            status=status,
+            error_type=type(exc).__name__,
+            error_message=str(exc) or type(exc).__name__,
+            traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)) if status == "failed" else None,
+            spec=spec.as_dict(),
+            **kw,
+        )
+
+    @property
+    def wall_s(self) -> float:
+        return self.finished_at - self.started_at

@@ -1,0 +1,152 @@
+"""Suite specifications: tasks x models x folds x repeats, in TOML.
+
+Example (``my_suite.toml``)::
+
+    name = "my-suite"
+    description = "formation energy, three baselines"
+    folds = "all"          # or a list of fold indices, e.g. [0, 1, 2]
+    repeats = 3            # seeds: seed, seed + 1, ...
+    seed = 0
+    workers = "auto"       # parallel jobs (each in its own process)
+    timeout_s = 3600       # per job
+
+    [[tasks]]
+    name = "emt_formation_energy"
+
+    [[tasks]]
+    name = "perov5_formation_energy"
+    optional = true        # skipped, with a notice, when its data is not available offline
+
+    [[models]]
+    name = "magpie_rf"
+    params = { estimator_params = { n_estimators = 300 } }
+
+    [[models]]
+    label = "my-ridge"
+    name = "matscibench.models.featurized:FeaturizedModel"
+    params = { featurizer = "magpie", estimator = "ridge" }
+
+Built-in suites: ``quick`` (minutes, offline) and ``full``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from matscibench.errors import SuiteError
+from matscibench.run.spec import canonical_json
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Suite", "TaskEntry", "ModelSpec", "load_suite", "builtin_suites"]
+
+
+class TaskEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    optional: bool = False
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    label: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    tasks: list[TaskEntry]
+    models: list[ModelSpec]
+    folds: list[int] | Literal["all"] = "all"
+    repeats: int = Field(1, ge=1)
+    seed: int = 0
+    workers: int | Literal["auto"] = "auto"
+    timeout_s: float | None = Field(None, gt=0)
+    #: harness options passed to every job (latency_batch_size, latency_budget_s, latency, ...)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks(cls, v: Any) -> Any:
+        return [{"name": t} if isinstance(t, str) else t for t in (v or [])]
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, v: Any) -> Any:
+        return [{"name": m} if isinstance(m, str) else m for m in (v or [])]
+
+    @model_validator(mode="after")
+    def _check(self) -> Suite:
+        if not self.tasks:
+            raise ValueError("a suite needs at least one task")
+        if not self.models:
+            raise ValueError("a suite needs at least one model")
+        labels = [m.display for m in self.models]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise ValueError(f"model labels must be unique; repeated: {sorted(dup)} (give each a 'label')")
+        if isinstance(self.folds, list) and any(f < 0 for f in self.folds):
+            raise ValueError("fold indices start at 0")
+        return self
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + r for r in range(self.repeats)]
+
+    def fingerprint(self, extra: Any = None) -> str:
+        """Short hash of the spec (and of ``extra``, e.g. dataset checksums)."""
+        body = self.model_dump(mode="json")
+        return hashlib.sha256(canonical_json([body, extra]).encode()).hexdigest()[:8]
+
+    def default_run_id(self, extra: Any = None) -> str:
+        return f"{self.name}-{self.fingerprint(extra)}"
+
+
+def builtin_suites() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("matscibench").joinpath("suites").iterdir() if p.name.endswith(".toml"))
+
+
+def _parse(text: str, origin: str) -> Suite:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{origin}: not valid TOML: {exc}") from exc
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "(suite)"
+            lines.append(f"  {loc}: {err['msg']}")
+        raise SuiteError(f"{origin}: invalid suite:\n" + "\n".join(lines)) from None
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """A built-in suite by name (``quick``, ``full``) or a TOML file by path."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise SuiteError(f"suite file {p} does not exist")
+        return _parse(p.read_text(), str(p))
+    name = str(name_or_path)
+    res = resources.files("matscibench").joinpath("suites", f"{name}.toml")
+    if not res.is_file():
+        raise SuiteError(f"no built-in suite {name!r}; built-in: {', '.join(builtin_suites())}, or give a .toml path")
+    return _parse(res.read_text(), f"built-in suite {name!r}")

@@ -1,0 +1,1 @@
+"""Tasks: data + fixed folds + metrics, one module per family."""
