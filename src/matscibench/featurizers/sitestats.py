@@ -5,8 +5,8 @@ al., "Including crystal structure attributes in machine learning models of forma
 Voronoi tessellations", Phys. Rev. B 96, 024104 (2017), with a cutoff-based first shell instead of
 Voronoi cells (so it runs on vesin's neighbour lists at a few µs per atom):
 
-- cell: volume per atom (Å³/atom), density (g/cm³), the three lattice lengths over V^(1/3)
-  (sorted) and the cosines of the three angles (sorted);
+- cell: volume per atom (Å³/atom) and density (g/cm³) — only quantities that do not depend on
+  which cell (primitive, conventional, supercell) describes the crystal;
 - radial: pair counts per atom in 0.5 Å bins from 1.0 to 6.0 Å (a histogram of g(r)), and the same
   bins weighted by the Pauling electronegativity difference of each pair (chemical ordering);
 - first shell of each site (neighbours within 1.2 x its nearest-neighbour distance): coordination
@@ -58,7 +58,10 @@ _TABLES: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class SiteStatsFeaturizer:
-    """scikit-learn-style transformer: ``transform(structures) -> (n, 46)`` float64 array."""
+    """scikit-learn-style transformer: ``transform(structures) -> (n, 38)`` float64 array.
+
+    Every feature is invariant to the choice of cell (tested on supercells).
+    """
 
     input_types = ("structure",)
 
@@ -69,7 +72,7 @@ class SiteStatsFeaturizer:
         return self
 
     def feature_labels(self) -> list[str]:
-        labels = ["volume_per_atom", "density", "abc_0", "abc_1", "abc_2", "cos_angle_0", "cos_angle_1", "cos_angle_2"]
+        labels = ["volume_per_atom", "density"]
         lo = _BINS[:-1]
         labels += [f"rdf_{a:.1f}" for a in lo]
         labels += [f"dchi_rdf_{a:.1f}" for a in lo]
@@ -100,10 +103,8 @@ class SiteStatsFeaturizer:
         z = np.asarray(s.atomic_numbers)
         mat = np.asarray(s.lattice.matrix)
         vol = abs(float(np.linalg.det(mat)))
-        lengths = np.sort(np.linalg.norm(mat, axis=1)) / vol ** (1.0 / 3.0)
-        cosang = np.sort(np.cos(np.radians(np.asarray(s.lattice.angles))))
         density = float(mass[z].sum()) / vol * 1.66053906660  # amu/Å³ -> g/cm³
-        cell = [vol / n, density, *lengths, *cosang]
+        cell = [vol / n, density]
 
         i, j, d = nl.compute(points=np.asarray(s.cart_coords), box=mat, periodic=True, quantities="ijd")
         i = np.asarray(i, dtype=np.int64)

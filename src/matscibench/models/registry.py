@@ -44,7 +44,7 @@ BUILTIN: dict[str, ModelEntry] = {
             "sitestats_gbm",
             "matscibench.models.featurized:FeaturizedModel",
             {"featurizer": "magpie+sitestats", "estimator": "hist_gradient_boosting"},
-            "Magpie + neighbour-list structure descriptors (46) + histogram gradient boosting, "
+            "Magpie + neighbour-list structure descriptors (38) + histogram gradient boosting, "
             "reports validation MAE every 25 rounds (time to target)",
         ),
     ]

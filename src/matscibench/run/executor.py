@@ -36,8 +36,7 @@ PRELOAD = [
     "sklearn.ensemble",
     "pymatgen.core",
     "matscibench.run.job",
-    "matscibench.tasks.property",
-    "matscibench.models.featurized",
+    "matscibench.run.warmup",
 ]
 
 

@@ -1,0 +1,3 @@
+from matscibench.cli import main
+
+main()
