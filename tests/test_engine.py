@@ -184,3 +184,12 @@ def test_plan_changes_with_the_data(small_emt):
     c = plan_suite(other)
     assert c.run_id != a.run_id
     assert len({j.key for j in a.jobs}) == len(a.jobs)  # keys are unique
+
+
+def test_job_spec_round_trips_through_its_dict():
+    spec = _spec("magpie_rf", fold=2)
+    d = spec.as_dict()
+    assert JobSpec.from_dict(d) == spec and JobSpec.from_dict(d).key == d["key"]
+    d["fold"] = 3
+    with pytest.raises(ValueError, match="does not match its key"):
+        JobSpec.from_dict(d)

@@ -88,3 +88,56 @@ def test_latency_percentiles_order_and_warmup():
 
 def test_peak_rss_is_positive():
     assert peak_rss_mib() > 1
+
+
+class _FakeCuda:
+    """Stands in for ``torch.cuda`` to check the order of synchronisation and clock reads."""
+
+    def __init__(self, log):
+        self.log = log
+        self.allocated = 0.0
+
+    def is_available(self):
+        return True
+
+    def is_initialized(self):
+        return True
+
+    def synchronize(self):
+        self.log.append("sync")
+
+    def reset_peak_memory_stats(self):
+        self.log.append("reset")
+        self.allocated = 0.0
+
+    def max_memory_allocated(self):
+        return self.allocated
+
+
+def test_gpu_phase_synchronises_before_reading_clocks(monkeypatch):
+    import sys
+    import types
+
+    from matscibench.cost import meters
+
+    log = []
+    fake = types.SimpleNamespace(cuda=_FakeCuda(log), set_num_threads=lambda n: None, manual_seed=lambda s: None)
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    real_clock = time.perf_counter
+
+    def clock():
+        log.append("clock")
+        return real_clock()
+
+    monkeypatch.setattr(meters.time, "perf_counter", clock)
+    m = JobMeter()
+    log.clear()
+    with m.phase("fit"):
+        log.append("work")
+        fake.cuda.allocated = 512 * 1024 * 1024
+    # the device is synchronised before the start clock and again before the end clock
+    assert log.index("sync") < log.index("clock") < log.index("work")
+    after = log[log.index("work") :]
+    assert after.index("sync") < after.index("clock")
+    assert m.phases["fit"].gpu_peak_MiB == 512
+    assert m.costs()["job.gpu_peak_MiB"] == 512

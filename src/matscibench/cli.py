@@ -22,7 +22,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console()
+# a log file or pipe gets wide lines rather than numbers cut short with "…"
+console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 ResultsOpt = typer.Option(None, "--results", "-r", help="Results folder (store, predictions, reports). Default: $MATSCIBENCH_RESULTS or ./matscibench-results")
@@ -84,7 +85,8 @@ def list_(
         from matscibench.tasks.registry import task_summaries
 
         t = Table(title="Tasks", title_justify="left")
-        for c in ("name", "family", "type", "input", "folds", "target", "description"):
+        t.add_column("name", no_wrap=True)
+        for c in ("family", "type", "input", "folds", "target", "description"):
             t.add_column(c)
         for d in task_summaries():
             t.add_row(
@@ -101,7 +103,8 @@ def list_(
         from matscibench.models.registry import list_models
 
         t = Table(title="Models", title_justify="left")
-        for c in ("name", "family", "factory", "description"):
+        t.add_column("name", no_wrap=True)
+        for c in ("family", "factory", "description"):
             t.add_column(c)
         for e in list_models().values():
             t.add_row(escape(e.name), e.family, escape(e.factory), escape(e.description))
@@ -137,7 +140,8 @@ def _datasets_table() -> None:
     from matscibench.data.registry import get_dataset, list_datasets
 
     t = Table(title="Datasets", title_justify="left")
-    for c in ("name", "status", "input", "targets (unit)", "description"):
+    t.add_column("name", no_wrap=True)
+    for c in ("status", "input", "targets (unit)", "description"):
         t.add_column(c)
     for name in list_datasets():
         d = get_dataset(name).describe()

@@ -62,7 +62,7 @@ def mean_ci(values: Iterable[float], confidence: float = 0.95) -> Summary:
     if n < 2:
         return Summary(m, math.nan, math.nan, n, "mean", confidence)
     sem = float(a.std(ddof=1)) / math.sqrt(n)
-    if sem == 0.0:
+    if sem <= 1e-12 * max(1.0, abs(m)):  # identical values up to rounding
         return Summary(m, m, m, n, "mean", confidence)
     half = float(_st.t.ppf(0.5 + confidence / 2.0, df=n - 1)) * sem
     return Summary(m, m - half, m + half, n, "mean", confidence)

@@ -27,23 +27,23 @@ class CostColumn:
     key: str  # name in the costs table
     label: str  # column title, with unit
     kind: str  # summary kind: time, rate, cost
-    console: bool = False  # shown in the terminal table
+    console: str = ""  # short label in the terminal table ("" = not shown there)
 
 
 COST_COLUMNS: tuple[CostColumn, ...] = (
-    CostColumn("train.total_s", "train total, load + fit (s)", "time", True),
+    CostColumn("train.total_s", "train total, load + fit (s)", "time", "train, load + fit (s)"),
     CostColumn("load.wall_s", "load (s)", "time"),
     CostColumn("fit.wall_s", "fit wall (s)", "time"),
     CostColumn("fit.cpu_s", "fit CPU (s)", "cost"),
     CostColumn("fit/featurize.wall_s", "featurize in fit (s)", "time"),
-    CostColumn("train.time_to_target_s", "time to target (s)", "time", True),
+    CostColumn("train.time_to_target_s", "time to target (s)", "time", "time to target (s)"),
     CostColumn("predict.wall_s", "predict wall (s)", "time"),
-    CostColumn("predict.throughput_structures_per_s", "inference (structures/s)", "rate", True),
+    CostColumn("predict.throughput_structures_per_s", "inference (structures/s)", "rate", "inference (structures/s)"),
     CostColumn("predict.throughput_atoms_per_s", "inference (atoms/s)", "rate"),
-    CostColumn("predict.latency_p50_ms", "latency p50 (ms)", "time", True),
+    CostColumn("predict.latency_p50_ms", "latency p50 (ms)", "time", "latency p50 (ms)"),
     CostColumn("predict.latency_p95_ms", "latency p95 (ms)", "time"),
     CostColumn("predict.latency_p99_ms", "latency p99 (ms)", "time"),
-    CostColumn("job.peak_rss_MiB", "peak RSS (MiB)", "cost", True),
+    CostColumn("job.peak_rss_MiB", "peak RSS (MiB)", "cost", "peak RSS (MiB)"),
     CostColumn("job.gpu_peak_MiB", "peak GPU memory (MiB)", "cost"),
     CostColumn("fit.energy_cpu_J", "fit CPU energy (J)", "cost"),
     CostColumn("fit.energy_gpu_J", "fit GPU energy (J)", "cost"),

@@ -165,11 +165,13 @@ def console_tables(rep: RunReport):
 
                 op = "≥" if METRICS[t.primary].higher_is_better else "≤"
                 label = f"time to {METRICS[t.primary].label} {op} {fmt_value(t.target)} (s)"
+                if len(label) > 26:
+                    label = c.console
                 tab.add_row(escape(label), *[_ttt_cell(t, r) for r in rows])
                 continue
             if not any(c.key in r.costs for r in rows):
                 continue
-            tab.add_row(escape(c.label), *[fmt_summary(r.costs.get(c.key), with_ci=False) for r in rows])
+            tab.add_row(escape(c.console), *[fmt_summary(r.costs.get(c.key), with_ci=False) for r in rows])
         out.append(tab)
         for r in t.rows:
             if r.not_applicable:

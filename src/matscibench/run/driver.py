@@ -187,8 +187,12 @@ def run_suite(
     from matscibench.run.progress import RunDisplay
 
     t_start = time.perf_counter()
-    console = console or Console(stderr=False, quiet=quiet)
-    out_dir = default_results_dir(results)
+    if console is None:
+        import sys
+
+        # a log file or pipe gets wide lines rather than numbers cut short with "…"
+        console = Console(quiet=quiet, width=None if sys.stdout.isatty() else 160)
+    out_dir = default_results_dir(results).resolve()
     if store is None:
         store = Store(out_dir / "results.sqlite")
     elif not isinstance(store, Store):
@@ -214,7 +218,7 @@ def run_suite(
             store.record(JobResult.failure(spec, RuntimeError(reason), status="skipped"))
             done.add(spec.key)
     todo = [j for j in plan.jobs if j.key not in done]
-    n_resumed = plan.n_planned - len(todo) - len([1 for s, _ in plan.incompatible])
+    n_resumed = len(plan.jobs) - len(todo)
     verb = "starting" if new else "resuming"
     console.print(
         f"[bold]{verb} run {plan.run_id}[/]: {plan.n_planned} jobs planned"
@@ -268,7 +272,7 @@ def run_suite(
         results_dir=out_dir,
         n_planned=plan.n_planned,
         n_ran=n_ran,
-        n_resumed=max(0, n_resumed),
+        n_resumed=n_resumed,
         counts=counts,
     )
     if report:

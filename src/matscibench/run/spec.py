@@ -74,6 +74,22 @@ class JobSpec:
         d["key"] = self.key
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        """Inverse of ``as_dict`` (the stored ``spec_json`` of a job rebuilds the job)."""
+        spec = cls(
+            run_id=d["run_id"],
+            task=TaskRef(**d["task"]),
+            model=ModelRef(**d["model"]),
+            fold=int(d["fold"]),
+            seed=int(d["seed"]),
+            dataset_checksum=d["dataset_checksum"],
+            options=dict(d.get("options") or {}),
+        )
+        if "key" in d and d["key"] != spec.key:
+            raise ValueError(f"job spec does not match its key {d['key']} (got {spec.key})")
+        return spec
+
 
 @dataclass
 class JobResult:
