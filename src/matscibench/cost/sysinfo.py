@@ -96,7 +96,8 @@ def git_commit() -> str | None:
     """The git commit of the matscibench source tree, when it runs from a checkout."""
     here = Path(__file__).resolve().parent
     for parent in [here, *here.parents]:
-        if (parent / ".git").exists():
+        # only matscibench's own checkout, not a repository an installed copy happens to sit in
+        if (parent / ".git").exists() and (parent / "src" / "matscibench").is_dir():
             with contextlib.suppress(Exception):
                 res = subprocess.run(
                     ["git", "-C", str(parent), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5

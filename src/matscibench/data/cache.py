@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 import urllib.request
@@ -196,10 +195,3 @@ def _download(url: str, dest: Path, progress: Callable[[int, int | None], None] 
                 progress(done, total_i)
     if total_i is not None and done != total_i:
         raise OSError(f"download truncated: {done} of {total_i} bytes")
-
-
-def copy_into_cache(src: Path, relpath: str) -> Path:  # pragma: no cover - convenience for users
-    dest = cache_dir() / "downloads" / relpath
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)
-    return dest

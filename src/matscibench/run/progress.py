@@ -113,7 +113,7 @@ class RunDisplay:
         progress = Progress(
             TextColumn("[bold blue]{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f}" if True else ""),
+            TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
@@ -121,10 +121,11 @@ class RunDisplay:
         ids: dict[str, int] = {}
 
         def cb(desc: str, completed: float, total: float | None) -> None:
+            counts = f"{completed:,.0f}/{total:,.0f}" if total else ""
             tid = ids.get(desc)
             if tid is None:
-                tid = ids[desc] = progress.add_task(desc, total=total)
-            progress.update(tid, completed=completed, total=total)
+                tid = ids[desc] = progress.add_task(escape(desc), total=total, counts=counts)
+            progress.update(tid, completed=completed, total=total, counts=counts)
 
         with progress:
             yield cb
