@@ -11,6 +11,16 @@ from matscibench.errors import RegistryError
 __all__ = ["get_dataset", "list_datasets", "register_dataset"]
 
 _FACTORIES: dict[str, Callable[..., DatasetSpec]] = {}
+_LOADED = False
+
+#: modules that define datasets of a family; each has ``register_datasets(register)``
+FAMILY_DATASET_MODULES: tuple[str, ...] = (
+    "matscibench.data.potential_data",
+    "matscibench.data.xrd_data",
+    "matscibench.data.molecule_data",
+    "matscibench.data.phonon_data",
+    "matscibench.data.generation_data",
+)
 
 
 def register_dataset(name: str, factory: Callable[..., DatasetSpec]) -> None:
@@ -18,8 +28,14 @@ def register_dataset(name: str, factory: Callable[..., DatasetSpec]) -> None:
 
 
 def _builtin() -> None:
-    if _FACTORIES:
+    global _LOADED
+    if _LOADED:
         return
+    _LOADED = True
+    import importlib
+    import importlib.util
+
+    user = dict(_FACTORIES)
     from matscibench.data.cdvae import CDVAE_DATASETS, CdvaeSpec
     from matscibench.data.emt_spec import EmtAlloysSpec
     from matscibench.data.matbench import ARTIFACT_SHA256, MATBENCH_TASKS, MatbenchArtifactsSpec, MatbenchSpec
@@ -37,6 +53,10 @@ def _builtin() -> None:
         else:
             register_dataset(name, lambda info=info: MatbenchSpec(info))
             register_dataset(f"{name}_composition", artifacts)
+    for mod in FAMILY_DATASET_MODULES:
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod).register_datasets(register_dataset)
+    _FACTORIES.update(user)
 
 
 class FirstAvailable(DatasetSpec):

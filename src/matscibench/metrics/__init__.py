@@ -14,13 +14,20 @@ from matscibench.metrics.regression import mad, mad_mae_ratio, mae, max_error, m
 
 @dataclass(frozen=True)
 class MetricInfo:
+    """How a metric is shown and compared.
+
+    ``unit``: ``"target"`` (the task's unit), ``"target^2"``, a literal unit such as
+    ``"meV/Å"`` or ``"degrees"``, or None (unitless).
+    """
+
     name: str
     label: str
     higher_is_better: bool
-    #: "target" (same unit as the target), "target^2", or None (unitless)
     unit: str | None
 
     def unit_for(self, target_unit: str | None) -> str | None:
+        if self.unit not in ("target", "target^2"):
+            return self.unit
         if self.unit == "target":
             return target_unit
         if self.unit == "target^2":
@@ -45,7 +52,17 @@ METRICS: dict[str, MetricInfo] = {
     "f1": MetricInfo("f1", "F1", True, None),
 }
 
+def register_metric(info: MetricInfo) -> MetricInfo:
+    """Add a family's metric (name, label, direction, unit) so reports can show it."""
+    existing = METRICS.get(info.name)
+    if existing is not None and existing != info:
+        raise ValueError(f"metric {info.name!r} is already registered differently: {existing}")
+    METRICS[info.name] = info
+    return info
+
+
 __all__ = [
+    "register_metric",
     "METRICS",
     "MetricInfo",
     "accuracy",

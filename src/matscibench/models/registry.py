@@ -52,6 +52,27 @@ BUILTIN: dict[str, ModelEntry] = {
 
 _ENTRY_POINT_GROUP = "matscibench.models"
 
+#: modules that define a family's built-in models; each has ``MODEL_ENTRIES: list[ModelEntry]``
+FAMILY_MODEL_MODULES: tuple[str, ...] = (
+    "matscibench.models.potentials",
+    "matscibench.models.xrd",
+    "matscibench.models.generators",
+    "matscibench.models.molecules",
+    "matscibench.models.phonons",
+)
+
+
+def _family_entries() -> dict[str, ModelEntry]:
+    import importlib
+    import importlib.util
+
+    out: dict[str, ModelEntry] = {}
+    for mod in FAMILY_MODEL_MODULES:
+        if importlib.util.find_spec(mod) is not None:
+            for e in importlib.import_module(mod).MODEL_ENTRIES:
+                out[e.name] = e
+    return out
+
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
     try:
@@ -62,7 +83,7 @@ def _entry_points() -> dict[str, metadata.EntryPoint]:
 
 
 def list_models() -> dict[str, ModelEntry]:
-    out = dict(BUILTIN)
+    out = {**BUILTIN, **_family_entries()}
     for name, ep in _entry_points().items():
         out.setdefault(name, ModelEntry(name, ep.value, {}, f"entry point from {ep.dist.name if ep.dist else '?'}"))
     return out

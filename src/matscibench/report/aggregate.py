@@ -19,7 +19,7 @@ from matscibench.cost.stats import Summary, summarize
 from matscibench.metrics import METRICS
 from matscibench.store import Store
 
-__all__ = ["CostColumn", "COST_COLUMNS", "ModelRow", "TaskReport", "RunReport", "aggregate_run"]
+__all__ = ["CostColumn", "COST_COLUMNS", "register_cost_column", "ModelRow", "TaskReport", "RunReport", "aggregate_run"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class CostColumn:
     console: str = ""  # short label in the terminal table ("" = not shown there)
 
 
-COST_COLUMNS: tuple[CostColumn, ...] = (
+COST_COLUMNS: list[CostColumn] = [
     CostColumn("train.total_s", "train total, load + fit (s)", "time", "train, load + fit (s)"),
     CostColumn("load.wall_s", "load (s)", "time"),
     CostColumn("fit.wall_s", "fit wall (s)", "time"),
@@ -47,7 +47,16 @@ COST_COLUMNS: tuple[CostColumn, ...] = (
     CostColumn("job.gpu_peak_MiB", "peak GPU memory (MiB)", "cost"),
     CostColumn("fit.energy_cpu_J", "fit CPU energy (J)", "cost"),
     CostColumn("fit.energy_gpu_J", "fit GPU energy (J)", "cost"),
-)
+]
+
+
+def register_cost_column(col: CostColumn, after: str | None = None) -> CostColumn:
+    """Add a family's cost (e.g. MD throughput) to the report tables, optionally after ``after``."""
+    if any(c.key == col.key for c in COST_COLUMNS):
+        return col
+    idx = next((i + 1 for i, c in enumerate(COST_COLUMNS) if c.key == after), len(COST_COLUMNS))
+    COST_COLUMNS.insert(idx, col)
+    return col
 
 
 @dataclass

@@ -252,3 +252,53 @@ class PropertyTask(Task):
             }
         )
         return d
+
+
+# ---------------------------------------------------------------------------- built-in tasks
+def _factory(name: str, dataset: str, target: str, task_type: str = "regression", **defaults: Any):
+    def factory(**params: Any) -> PropertyTask:
+        return PropertyTask(name, dataset, target, task_type, **{**defaults, **params})
+
+    return factory
+
+
+def register_tasks(register) -> None:
+    """The crystal-property tasks: embedded EMT alloys, Perov-5, matbench v0.1."""
+    from matscibench.data.matbench import MATBENCH_TASKS
+
+    emt = {"fold_seed": 0}
+    register(
+        "emt_formation_energy",
+        _factory("emt_formation_energy", "emt_alloys", "formation_energy_per_atom",
+                 description="formation energy (eV/atom) of relaxed EMT alloys", target_value=0.02, **emt),
+    )
+    register(
+        "emt_bulk_modulus",
+        _factory("emt_bulk_modulus", "emt_alloys", "bulk_modulus",
+                 description="bulk modulus (GPa, Birch-Murnaghan fit) of relaxed EMT alloys", target_value=5.0, **emt),
+    )
+    register(
+        "emt_is_stable",
+        _factory("emt_is_stable", "emt_alloys", "is_stable", "classification",
+                 description="formation energy below zero (stable against the elements) for EMT alloys",
+                 target_value=0.95, **emt),
+    )
+    register(
+        "perov5_formation_energy",
+        _factory("perov5_formation_energy", "cdvae_perov_5", "heat_ref",
+                 description="DFT heat of formation (eV/atom) of Perov-5 perovskites (CDVAE val + test "
+                 "splits, 7,572 real DFT labels)", target_value=0.15),
+    )
+    register(
+        "perov5_band_gap",
+        _factory("perov5_band_gap", "cdvae_perov_5", "dir_gap",
+                 description="GLLB-SC direct band gap (eV) of Perov-5 perovskites (CDVAE val + test splits)"),
+    )
+    for name, info in MATBENCH_TASKS.items():
+        register(name, _factory(name, name, info.target, info.task_type, description=f"matbench v0.1: {info.description}"))
+        if info.input_type == "structure":
+            register(
+                f"{name}_composition",
+                _factory(f"{name}_composition", f"{name}_composition", info.target, info.task_type,
+                         description=f"matbench v0.1 labels, composition only: {info.description}"),
+            )

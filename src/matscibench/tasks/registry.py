@@ -16,6 +16,7 @@ from matscibench.tasks.base import Task
 __all__ = ["get_task", "list_tasks", "register_task", "task_summaries"]
 
 _FACTORIES: dict[str, Callable[..., Task]] = {}
+_LOADED = False
 _ENTRY_POINT_GROUP = "matscibench.tasks"
 
 
@@ -23,64 +24,33 @@ def register_task(name: str, factory: Callable[..., Task]) -> None:
     _FACTORIES[name] = factory
 
 
-def _property(name: str, dataset: str, target: str, task_type: str = "regression", **defaults: Any) -> Callable[..., Task]:
-    def factory(**params: Any) -> Task:
-        from matscibench.tasks.property import PropertyTask
-
-        kw = {**defaults, **params}
-        return PropertyTask(name, dataset, target, task_type, **kw)
-
-    return factory
+#: modules that define a task family; each has ``register_tasks(register)``
+FAMILY_MODULES: tuple[str, ...] = (
+    "matscibench.tasks.property",
+    "matscibench.tasks.potential",
+    "matscibench.tasks.xrd",
+    "matscibench.tasks.generation",
+    "matscibench.tasks.molecule",
+    "matscibench.tasks.phonon",
+)
 
 
 def _builtin() -> None:
-    if _FACTORIES:
+    global _LOADED
+    if _LOADED:
         return
-    from matscibench.data.matbench import MATBENCH_TASKS
-    from matscibench.data.splits import MATBENCH_SEED
+    _LOADED = True
+    import importlib
+    import importlib.util
 
-    emt = {"fold_seed": 0}
-    register_task(
-        "emt_formation_energy",
-        _property("emt_formation_energy", "emt_alloys", "formation_energy_per_atom",
-                  description="formation energy (eV/atom) of relaxed EMT alloys", target_value=0.02, **emt),
-    )
-    register_task(
-        "emt_bulk_modulus",
-        _property("emt_bulk_modulus", "emt_alloys", "bulk_modulus",
-                  description="bulk modulus (GPa, Birch-Murnaghan fit) of relaxed EMT alloys", target_value=5.0, **emt),
-    )
-    register_task(
-        "emt_is_stable",
-        _property("emt_is_stable", "emt_alloys", "is_stable", "classification",
-                  description="formation energy below zero (stable against the elements) for EMT alloys",
-                  target_value=0.95, **emt),
-    )
-    register_task(
-        "perov5_formation_energy",
-        _property("perov5_formation_energy", "cdvae_perov_5", "heat_ref",
-                  description="DFT heat of formation (eV/atom) of Perov-5 perovskites (CDVAE val + test splits, 7,572 real DFT labels)",
-                  target_value=0.15, fold_seed=MATBENCH_SEED),
-    )
-    register_task(
-        "perov5_band_gap",
-        _property("perov5_band_gap", "cdvae_perov_5", "dir_gap",
-                  description="GLLB-SC direct band gap (eV) of Perov-5 perovskites (CDVAE val + test splits)",
-                  fold_seed=MATBENCH_SEED),
-    )
-    for name, info in MATBENCH_TASKS.items():
-        register_task(
-            name,
-            _property(name, name, info.target, info.task_type, description=f"matbench v0.1: {info.description}"),
-        )
-        if info.input_type == "structure":
-            register_task(
-                f"{name}_composition",
-                _property(f"{name}_composition", f"{name}_composition", info.target, info.task_type,
-                          description=f"matbench v0.1 labels, composition only: {info.description}"),
-            )
+    user = dict(_FACTORIES)  # tasks registered by hand before first use win
+    for mod in FAMILY_MODULES:
+        if importlib.util.find_spec(mod) is None:  # a family not written yet
+            continue
+        importlib.import_module(mod).register_tasks(register_task)
     for ep in _entry_points():
         _FACTORIES.setdefault(ep.name, lambda ep=ep, **p: _load_ep(ep)(**p))
+    _FACTORIES.update(user)
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
