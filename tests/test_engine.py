@@ -193,3 +193,17 @@ def test_job_spec_round_trips_through_its_dict():
     d["fold"] = 3
     with pytest.raises(ValueError, match="does not match its key"):
         JobSpec.from_dict(d)
+
+
+def test_jobs_record_how_many_ran_at_once(tmp_path, small_emt):
+    slow = {"name": "matscibench.models.faulty:SlowModel", "label": "slow", "params": {"seconds": 0.6}}
+    tasks = [{"name": "emt_formation_energy", "params": TASK_PARAMS}]
+    shared = run_suite(_suite(models=[slow], tasks=tasks, retries=0), results=tmp_path / "a", quiet=True)
+    alone = run_suite(_suite(models=[slow], tasks=tasks, retries=0), results=tmp_path / "b", quiet=True, exclusive=True)
+
+    def conc(out):
+        c = Store(out.results_dir / "results.sqlite").costs_frame(out.run_id)
+        return c.loc[c["name"] == "job.concurrent_jobs", "value"].tolist()
+
+    assert max(conc(shared)) == 2  # two workers, two slow jobs side by side
+    assert conc(alone) == [1.0, 1.0]

@@ -97,3 +97,25 @@ def test_shutdown_cancels_pending():
     e.shutdown(wait=True, cancel_futures=True)
     assert all(f.cancelled() for f in rest)
     assert first.done()
+
+
+def hog(mib):
+    import numpy as np
+
+    block = np.ones(mib * 1024 * 1024 // 8)
+    time.sleep(5)
+    return block.size
+
+
+def test_memory_limit_kills_the_job_with_the_reason():
+    from matscibench.errors import JobMemoryExceeded
+
+    e = JobProcessExecutor(max_workers=2, memory_limit_MiB=300, preload=[])
+    try:
+        big = e.submit(hog, 600)
+        small = e.submit(hog, 10)
+        with pytest.raises(JobMemoryExceeded, match="over its limit of 300 MiB"):
+            big.result(timeout=60)
+        assert small.result(timeout=60) > 0
+    finally:
+        e.shutdown()

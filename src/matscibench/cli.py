@@ -53,6 +53,11 @@ def run(
     new: bool = typer.Option(False, "--new", help="Start a new run even if this suite was run before (timestamped run id)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run again the jobs of this run that failed."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Per-job time limit in seconds (default: the suite's)."),
+    memory_limit: Optional[float] = typer.Option(None, "--memory-limit", help="Per-job resident-memory limit in MiB (default: the suite's)."),
+    executor: str = typer.Option("local", "--executor", "-e", help="local (a fresh process per job) or dask."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (implies --executor dask)."),
+    cluster_config: Optional[Path] = typer.Option(None, "--cluster-config", help="Slurm/PBS cluster description (TOML) for dask-jobqueue (implies --executor dask)."),
+    exclusive: bool = typer.Option(False, "--exclusive", help="One job at a time per machine, so timings are undisturbed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
 ) -> None:
     """Run a suite (resumes it when it was interrupted) and write the report."""
@@ -65,7 +70,23 @@ def run(
     rid = run_id
     if new and rid is None:
         rid = f"{spec.name}-{time.strftime('%Y%m%dT%H%M%S')}"
-    out = run_suite(spec, results=results, store=store, workers=workers, run_id=rid, retry_failed=retry_failed, timeout_s=timeout, quiet=quiet)
+    if scheduler or cluster_config:
+        executor = "dask"
+    out = run_suite(
+        spec,
+        results=results,
+        store=store,
+        workers=workers,
+        run_id=rid,
+        retry_failed=retry_failed,
+        timeout_s=timeout,
+        memory_limit_MiB=memory_limit,
+        executor=executor,
+        scheduler=scheduler,
+        cluster_config=cluster_config,
+        exclusive=exclusive,
+        quiet=quiet,
+    )
     if quiet:
         console.print(str(out.reports.get("markdown", out.results_dir)))
 

@@ -40,3 +40,7 @@ class WorkerCrashed(MatscibenchError):
 
 class JobTimeout(MatscibenchError):
     """A job ran past its time limit and was killed."""
+
+
+class JobMemoryExceeded(MatscibenchError):
+    """A job's resident memory went past its limit and the job was killed."""

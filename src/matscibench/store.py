@@ -7,15 +7,26 @@ in one transaction, so a killed driver never leaves half a job; ``(run_id, key)`
 key of ``jobs``, so a job can never be recorded twice.
 
 Only the driver writes here; workers return plain records.
+
+Teams share one store through a SQLAlchemy URL (``postgresql+psycopg://user@host/db``). Every
+operation is retried with exponential backoff when the connection drops (a restarted server, a
+network blip) for up to ``reconnect_timeout_s``; writes are idempotent (a job already recorded is
+not written again), so a retried write never duplicates anything. Several drivers on one store
+share the work through ``claims``: a driver claims a job before running it; a claim held by a
+process that died (same host) or whose lease expired (other hosts) can be taken over.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import (
@@ -34,11 +45,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from matscibench.run.spec import JobResult
 
-__all__ = ["Store", "SCHEMA_VERSION"]
+__all__ = ["Store", "SCHEMA_VERSION", "driver_identity"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -117,6 +131,36 @@ curves_t = Table(
 )
 
 
+claims_t = Table(
+    "claims",
+    metadata,
+    Column("run_id", String(200), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("owner", String(200)),
+    Column("host", String(200)),
+    Column("pid", Integer),
+    Column("claimed_at", Float),
+    Column("expires_at", Float),
+)
+
+
+def driver_identity() -> tuple[str, str, int]:
+    """(owner string, host, pid) naming this driver process in claims."""
+    host = socket.gethostname()
+    pid = os.getpid()
+    return f"{host}:{pid}", host, pid
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _num(v: Any) -> float | None:
     """Floats for the database; NaN becomes NULL (read back as NaN), inf stays inf."""
     try:
@@ -136,11 +180,13 @@ def _url(target: str | Path) -> str:
 class Store:
     """Open (and create) a results store at a file path or a SQLAlchemy URL."""
 
-    def __init__(self, target: str | Path) -> None:
+    def __init__(self, target: str | Path, reconnect_timeout_s: float = 120.0) -> None:
         self.url = _url(target)
+        self.reconnect_timeout_s = reconnect_timeout_s
         if self.url.startswith("sqlite:///"):
             Path(self.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(self.url, future=True)
+        # pre-ping: a connection that died while idle in the pool is replaced, not used
+        self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
 
             @event.listens_for(self.engine, "connect")
@@ -151,7 +197,37 @@ class Store:
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.close()
 
-        metadata.create_all(self.engine)
+        self._retry(self._create_tables)
+
+    def _create_tables(self) -> None:
+        # two drivers starting at once may both try to create the tables; the loser sees
+        # "already exists" and simply finds them on the second look
+        for attempt in range(5):
+            try:
+                metadata.create_all(self.engine)
+                return
+            except (IntegrityError, ProgrammingError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        """Run ``fn``; on a dropped connection, back off (0.25 s, doubling, max 5 s) and retry."""
+        deadline = time.monotonic() + self.reconnect_timeout_s
+        delay = 0.25
+        while True:
+            try:
+                return fn()
+            except (OperationalError, DBAPIError) as exc:
+                if isinstance(exc, (IntegrityError, ProgrammingError)):
+                    raise
+                if self.engine.dialect.name == "sqlite" and "locked" not in str(exc).lower():
+                    raise  # a bad SQLite file is not a network problem
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("results store %s unreachable (%s); retrying in %.2g s", self.url, exc.__class__.__name__, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -162,38 +238,52 @@ class Store:
     # ----------------------------------------------------------------- runs
     def ensure_run(self, run_id: str, suite_name: str, suite: dict, system: dict, n_planned: int) -> bool:
         """Create the run row, or update it when resuming; returns True when the run is new."""
-        now = time.time()
-        with self.engine.begin() as conn:
-            row = conn.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
-            if row is None:
+
+        def op() -> bool:
+            now = time.time()
+            with self.engine.begin() as conn:
+                row = conn.execute(select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(
+                                insert(runs).values(
+                                    run_id=run_id,
+                                    suite_name=suite_name,
+                                    suite_json=json.dumps(suite, sort_keys=True, default=str),
+                                    created_at=now,
+                                    updated_at=now,
+                                    system_json=json.dumps(system, default=str),
+                                    matscibench_version=system.get("matscibench_version"),
+                                    git_commit=system.get("git_commit"),
+                                    n_planned=n_planned,
+                                    status="running",
+                                    schema_version=SCHEMA_VERSION,
+                                )
+                            )
+                        return True
+                    except IntegrityError:  # another driver created it a moment ago
+                        pass
                 conn.execute(
-                    insert(runs).values(
-                        run_id=run_id,
-                        suite_name=suite_name,
-                        suite_json=json.dumps(suite, sort_keys=True, default=str),
-                        created_at=now,
-                        updated_at=now,
-                        system_json=json.dumps(system, default=str),
-                        matscibench_version=system.get("matscibench_version"),
-                        git_commit=system.get("git_commit"),
-                        n_planned=n_planned,
-                        status="running",
-                        schema_version=SCHEMA_VERSION,
-                    )
+                    update(runs).where(runs.c.run_id == run_id).values(updated_at=now, n_planned=n_planned, status="running")
                 )
-                return True
-            conn.execute(
-                update(runs).where(runs.c.run_id == run_id).values(updated_at=now, n_planned=n_planned, status="running")
-            )
-            return False
+                return False
+
+        return self._retry(op)
 
     def finish_run(self, run_id: str, status: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.run_id == run_id).values(status=status, updated_at=time.time()))
+        def op() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(update(runs).where(runs.c.run_id == run_id).values(status=status, updated_at=time.time()))
+
+        self._retry(op)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        def op():
+            with self.engine.connect() as conn:
+                return conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
+
+        row = self._retry(op)
         if row is None:
             return None
         d = dict(row)
@@ -202,10 +292,14 @@ class Store:
         return d
 
     def list_runs(self) -> pd.DataFrame:
-        with self.engine.connect() as conn:
-            df = pd.read_sql(select(runs.c.run_id, runs.c.suite_name, runs.c.created_at, runs.c.updated_at,
-                                    runs.c.n_planned, runs.c.status, runs.c.git_commit), conn)
-            counts = pd.read_sql(select(jobs.c.run_id, jobs.c.status), conn)
+        def op():
+            with self.engine.connect() as conn:
+                df = pd.read_sql(select(runs.c.run_id, runs.c.suite_name, runs.c.created_at, runs.c.updated_at,
+                                        runs.c.n_planned, runs.c.status, runs.c.git_commit), conn)
+                counts = pd.read_sql(select(jobs.c.run_id, jobs.c.status), conn)
+            return df, counts
+
+        df, counts = self._retry(op)
         if not counts.empty:
             c = counts.groupby(["run_id", "status"]).size().unstack(fill_value=0)
             df = df.merge(c, left_on="run_id", right_index=True, how="left")
@@ -230,13 +324,24 @@ class Store:
 
     # ----------------------------------------------------------------- jobs
     def recorded_keys(self, run_id: str) -> set[str]:
-        with self.engine.connect() as conn:
-            return {r[0] for r in conn.execute(select(jobs.c.key).where(jobs.c.run_id == run_id))}
+        def op() -> set[str]:
+            with self.engine.connect() as conn:
+                return {r[0] for r in conn.execute(select(jobs.c.key).where(jobs.c.run_id == run_id))}
+
+        return self._retry(op)
+
+    def is_recorded(self, run_id: str, key: str) -> bool:
+        def op() -> bool:
+            with self.engine.connect() as conn:
+                return conn.execute(select(jobs.c.key).where(jobs.c.run_id == run_id, jobs.c.key == key)).first() is not None
+
+        return self._retry(op)
 
     def record(self, result: JobResult, predictions_path: str | None = None) -> bool:
         """Write a finished job and all it measured in one transaction.
 
-        Returns False (and writes nothing) when the job was already recorded.
+        Returns False (and writes nothing) when the job was already recorded. Safe to retry: a
+        transaction cut by a dropped connection is rolled back by the server and written again.
         """
         info = result.info or {}
         row = dict(
@@ -264,40 +369,128 @@ class Store:
             predictions_path=predictions_path,
             recorded_at=time.time(),
         )
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(jobs).values(**row))
-                ids = {"run_id": result.run_id, "key": result.key}
-                if result.metrics:
-                    conn.execute(insert(metrics_t), [{**ids, "name": k, "value": _num(v)} for k, v in result.metrics.items()])
-                if result.costs:
-                    conn.execute(insert(costs_t), [{**ids, "name": k, "value": _num(v)} for k, v in result.costs.items()])
-                if result.curve:
-                    conn.execute(
-                        insert(curves_t),
-                        [{**ids, "epoch": int(e), "elapsed_s": _num(t), "value": _num(v)} for e, t, v in result.curve],
-                    )
-        except IntegrityError:
-            return False
-        return True
+        ids = {"run_id": result.run_id, "key": result.key}
+
+        def op() -> bool:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(jobs).values(**row))
+                    if result.metrics:
+                        conn.execute(insert(metrics_t), [{**ids, "name": k, "value": _num(v)} for k, v in result.metrics.items()])
+                    if result.costs:
+                        conn.execute(insert(costs_t), [{**ids, "name": k, "value": _num(v)} for k, v in result.costs.items()])
+                    if result.curve:
+                        conn.execute(
+                            insert(curves_t),
+                            [{**ids, "epoch": int(e), "elapsed_s": _num(t), "value": _num(v)} for e, t, v in result.curve],
+                        )
+                    conn.execute(delete(claims_t).where(claims_t.c.run_id == result.run_id, claims_t.c.key == result.key))
+            except IntegrityError:
+                return False
+            return True
+
+        return self._retry(op)
 
     def delete_jobs(self, run_id: str, statuses: tuple[str, ...] = ("failed",)) -> int:
         """Forget jobs with these statuses (e.g. to retry failures); returns how many."""
-        with self.engine.begin() as conn:
-            keys = [r[0] for r in conn.execute(select(jobs.c.key).where(jobs.c.run_id == run_id, jobs.c.status.in_(statuses)))]
-            for t in (metrics_t, costs_t, curves_t, jobs):
-                if keys:
-                    conn.execute(delete(t).where(t.c.run_id == run_id, t.c.key.in_(keys)))
-        return len(keys)
+
+        def op() -> int:
+            with self.engine.begin() as conn:
+                keys = [r[0] for r in conn.execute(select(jobs.c.key).where(jobs.c.run_id == run_id, jobs.c.status.in_(statuses)))]
+                for t in (metrics_t, costs_t, curves_t, jobs):
+                    if keys:
+                        conn.execute(delete(t).where(t.c.run_id == run_id, t.c.key.in_(keys)))
+            return len(keys)
+
+        return self._retry(op)
+
+    # ----------------------------------------------------------------- claims
+    def claim(self, run_id: str, key: str, lease_s: float = 600.0) -> str:
+        """Try to take a job for this driver: ``"mine"``, ``"recorded"`` or ``"taken"`` (by a live driver).
+
+        A claim is stale when its lease expired or when it belongs to a dead process on this
+        host; a stale claim is taken over with a compare-and-swap on its owner.
+        """
+        owner, host, pid = driver_identity()
+
+        def op() -> str:
+            now = time.time()
+            with self.engine.begin() as conn:
+                if conn.execute(select(jobs.c.key).where(jobs.c.run_id == run_id, jobs.c.key == key)).first():
+                    return "recorded"
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(claims_t).values(run_id=run_id, key=key, owner=owner, host=host, pid=pid,
+                                                    claimed_at=now, expires_at=now + lease_s)
+                        )
+                    return "mine"
+                except IntegrityError:
+                    pass
+                cur = conn.execute(
+                    select(claims_t.c.owner, claims_t.c.host, claims_t.c.pid, claims_t.c.expires_at).where(
+                        claims_t.c.run_id == run_id, claims_t.c.key == key
+                    )
+                ).first()
+                if cur is None:
+                    return "taken"  # released between our insert and select: try again later
+                if cur.owner == owner:
+                    return "mine"
+                stale = (cur.expires_at or 0) < now or (cur.host == host and not _pid_alive(int(cur.pid or 0)))
+                if not stale:
+                    return "taken"
+                res = conn.execute(
+                    update(claims_t)
+                    .where(claims_t.c.run_id == run_id, claims_t.c.key == key, claims_t.c.owner == cur.owner)
+                    .values(owner=owner, host=host, pid=pid, claimed_at=now, expires_at=now + lease_s)
+                )
+                return "mine" if res.rowcount == 1 else "taken"
+
+        return self._retry(op)
+
+    def renew_claims(self, run_id: str, keys: list[str], lease_s: float = 600.0) -> None:
+        """Extend the leases of this driver's claims on ``keys``."""
+        if not keys:
+            return
+        owner, _, _ = driver_identity()
+
+        def op() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(claims_t)
+                    .where(claims_t.c.run_id == run_id, claims_t.c.key.in_(keys), claims_t.c.owner == owner)
+                    .values(expires_at=time.time() + lease_s)
+                )
+
+        self._retry(op)
+
+    def release_claims(self, run_id: str, keys: list[str] | None = None) -> None:
+        """Drop this driver's claims (all of them, or on ``keys``), e.g. when it is interrupted."""
+        owner, _, _ = driver_identity()
+
+        def op() -> None:
+            with self.engine.begin() as conn:
+                q = delete(claims_t).where(claims_t.c.run_id == run_id, claims_t.c.owner == owner)
+                if keys is not None:
+                    q = q.where(claims_t.c.key.in_(keys))
+                conn.execute(q)
+
+        self._retry(op)
 
     # ----------------------------------------------------------------- frames
     def jobs_frame(self, run_id: str) -> pd.DataFrame:
-        with self.engine.connect() as conn:
-            return pd.read_sql(select(jobs).where(jobs.c.run_id == run_id), conn)
+        def op():
+            with self.engine.connect() as conn:
+                return pd.read_sql(select(jobs).where(jobs.c.run_id == run_id), conn)
+
+        return self._retry(op)
 
     def _long(self, table: Table, run_id: str) -> pd.DataFrame:
-        with self.engine.connect() as conn:
-            df = pd.read_sql(select(table).where(table.c.run_id == run_id), conn)
+        def op():
+            with self.engine.connect() as conn:
+                return pd.read_sql(select(table).where(table.c.run_id == run_id), conn)
+
+        df = self._retry(op)
         if "value" in df:
             df["value"] = df["value"].astype(float)
         return df

@@ -9,6 +9,8 @@ Example (``my_suite.toml``)::
     seed = 0
     workers = "auto"       # parallel jobs (each in its own process)
     timeout_s = 3600       # per job
+    memory_limit_MiB = 8000  # per job; a job past it is killed and recorded as failed
+    retries = 1            # re-runs after a transient failure (worker crash), with backoff
 
     [[tasks]]
     name = "emt_formation_energy"
@@ -62,6 +64,8 @@ class ModelSpec(BaseModel):
     name: str
     label: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    #: what one job of this model needs, e.g. {GPU = 1}; Dask places jobs by these
+    resources: dict[str, float] = Field(default_factory=dict)
 
     @property
     def display(self) -> str:
@@ -79,6 +83,12 @@ class Suite(BaseModel):
     seed: int = 0
     workers: int | Literal["auto"] = "auto"
     timeout_s: float | None = Field(None, gt=0)
+    #: resident-memory limit per job (MiB); a job past it is killed and recorded as failed
+    memory_limit_MiB: float | None = Field(None, gt=0)
+    #: times a job is run again after a transient failure (worker crash), with backoff
+    retries: int = Field(1, ge=0)
+    #: default resources of every job (a model's own ``resources`` add to them)
+    resources: dict[str, float] = Field(default_factory=dict)
     #: harness options passed to every job (latency_batch_size, latency_budget_s, latency, ...)
     options: dict[str, Any] = Field(default_factory=dict)
 

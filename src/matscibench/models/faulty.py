@@ -15,7 +15,7 @@ import numpy as np
 
 from matscibench.models.dummy import DummyModel
 
-__all__ = ["RaisingModel", "NaNModel", "WrongLengthModel", "CrashingModel", "SlowModel", "HungryModel"]
+__all__ = ["RaisingModel", "NaNModel", "WrongLengthModel", "CrashingModel", "SlowModel", "HungryModel", "BusyModel"]
 
 
 class RaisingModel(DummyModel):
@@ -89,4 +89,28 @@ class HungryModel(DummyModel):
         block = np.ones(self.mib * 1024 * 1024 // 8)
         block.sum()
         del block
+        return super().fit(X, y)
+
+
+class BusyModel(DummyModel):
+    """Burns a fixed amount of CPU work in ``fit`` (``work`` 256x256 matrix products).
+
+    A fixed amount of work, not a fixed time: on a loaded machine it takes longer, which is
+    what scaling benchmarks need to see.
+    """
+
+    def __init__(self, work: int = 2000) -> None:
+        super().__init__()
+        self.work = work
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"work": self.work}
+
+    def fit(self, X: Sequence[Any], y: Any) -> BusyModel:
+        rng = np.random.default_rng(0)
+        a = rng.random((256, 256)) / 256
+        m = np.eye(256)
+        for _ in range(int(self.work)):
+            m = a @ m + np.eye(256) * 1e-3
+        self.trace_ = float(np.trace(m))
         return super().fit(X, y)

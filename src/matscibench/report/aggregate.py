@@ -45,6 +45,7 @@ COST_COLUMNS: list[CostColumn] = [
     CostColumn("predict.latency_p99_ms", "latency p99 (ms)", "time"),
     CostColumn("job.peak_rss_MiB", "peak RSS (MiB)", "cost", "peak RSS (MiB)"),
     CostColumn("job.gpu_peak_MiB", "peak GPU memory (MiB)", "cost"),
+    CostColumn("job.concurrent_jobs", "jobs at once on the node", "cost", "jobs at once on the node"),
     CostColumn("fit.energy_cpu_J", "fit CPU energy (J)", "cost"),
     CostColumn("fit.energy_gpu_J", "fit GPU energy (J)", "cost"),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from matscibench.run.spec import JobResult, JobSpec, ModelRef, TaskRef
 from matscibench.store import Store
 from matscibench.suite import Suite
 
-__all__ = ["Plan", "plan_suite", "run_suite", "RunOutcome", "record_result"]
+__all__ = ["Plan", "plan_suite", "run_suite", "RunOutcome", "record_result", "make_executor"]
 
 
 @dataclass
@@ -154,6 +155,39 @@ def record_result(store: Store, result: JobResult, out_dir: Path) -> bool:
     return store.record(result, rel)
 
 
+TRANSIENT_ERRORS = {"WorkerCrashed", "KilledWorker", "CommClosedError", "FutureCancelledError"}
+
+
+def make_executor(
+    kind: str,
+    *,
+    workers: int,
+    timeout_s: float | None,
+    memory_limit_MiB: float | None,
+    scheduler: str | None = None,
+    cluster_config: str | Path | None = None,
+    exclusive: bool = False,
+) -> Executor:
+    """``local`` (a fresh process per job on this machine) or ``dask`` (LocalCluster, a scheduler
+    address, or a dask-jobqueue cluster from a config file)."""
+    if kind == "local":
+        from matscibench.run.executor import JobProcessExecutor
+
+        return JobProcessExecutor(max_workers=workers, timeout_s=timeout_s, memory_limit_MiB=memory_limit_MiB)
+    if kind == "dask":
+        from matscibench.run.dask_executor import make_dask_executor
+
+        return make_dask_executor(
+            workers=workers,
+            scheduler=scheduler,
+            cluster_config=cluster_config,
+            timeout_s=timeout_s,
+            memory_limit_MiB=memory_limit_MiB,
+            exclusive=exclusive,
+        )
+    raise SuiteError(f"executor must be 'local' or 'dask', got {kind!r}")
+
+
 def run_suite(
     suite: Suite,
     *,
@@ -162,11 +196,16 @@ def run_suite(
     workers: int | str | None = None,
     run_id: str | None = None,
     retry_failed: bool = False,
-    executor: Executor | None = None,
+    executor: Executor | str | None = None,
+    scheduler: str | None = None,
+    cluster_config: str | Path | None = None,
+    exclusive: bool = False,
     timeout_s: float | None = None,
+    memory_limit_MiB: float | None = None,
     console: Any = None,
     quiet: bool = False,
     report: bool = True,
+    lease_s: float = 600.0,
 ) -> RunOutcome:
     """Plan, execute and record a suite; resume it if it was interrupted.
 
@@ -177,13 +216,18 @@ def run_suite(
     workers: jobs at once (default: the suite's, ``auto`` = CPU count).
     run_id: record into this run (default: the suite name + a hash of the suite and its data).
     retry_failed: forget failed jobs of this run and run them again.
-    executor: any ``concurrent.futures.Executor`` (default: one fresh process per job).
+    executor: ``"local"`` (default: one fresh process per job), ``"dask"``, or any
+        ``concurrent.futures.Executor``.
+    scheduler, cluster_config: for ``dask``: an existing scheduler's address, or a dask-jobqueue
+        cluster description (TOML); neither: a LocalCluster sized to this machine.
+    exclusive: one job at a time per machine (cost measurements undisturbed by other jobs).
+    timeout_s, memory_limit_MiB: per-job limits (default: the suite's).
+    lease_s: how long a claim on a job stays valid without renewal (drivers sharing a store).
     """
     from rich.console import Console
 
     from matscibench.cost.meters import threads_default
     from matscibench.cost.sysinfo import system_info
-    from matscibench.run.executor import JobProcessExecutor
     from matscibench.run.progress import RunDisplay
 
     t_start = time.perf_counter()
@@ -198,6 +242,8 @@ def run_suite(
     elif not isinstance(store, Store):
         store = Store(store)
     n_workers = resolve_workers(workers, suite)
+    if exclusive:
+        n_workers = 1
     threads = threads_default(n_workers)
     display = RunDisplay(console, enabled=not quiet)
 
@@ -220,41 +266,99 @@ def run_suite(
     todo = [j for j in plan.jobs if j.key not in done]
     n_resumed = len(plan.jobs) - len(todo)
     verb = "starting" if new else "resuming"
+
+    own_executor = not isinstance(executor, Executor)
+    kind = executor if isinstance(executor, str) else "local"
+    if own_executor:
+        executor = make_executor(
+            kind,
+            workers=n_workers,
+            timeout_s=timeout_s or suite.timeout_s,
+            memory_limit_MiB=memory_limit_MiB or suite.memory_limit_MiB,
+            scheduler=scheduler,
+            cluster_config=cluster_config,
+            exclusive=exclusive,
+        )
+    slots = int(getattr(executor, "max_workers", n_workers) or n_workers)
     console.print(
         f"[bold]{verb} run {plan.run_id}[/]: {plan.n_planned} jobs planned"
         + (f", {plan.n_planned - len(todo)} already recorded" if not new else "")
-        + f", {len(todo)} to run on {n_workers} worker(s) × {threads} thread(s)"
+        + f", {len(todo)} to run on {slots} worker(s) × {threads} thread(s)"
+        + (f" ({kind} executor)" if own_executor else "")
+        + (", exclusive" if exclusive else "")
     )
     console.print(f"store: {store.url}")
-
-    own_executor = executor is None
-    if executor is None:
-        executor = JobProcessExecutor(max_workers=n_workers, timeout_s=timeout_s or suite.timeout_s)
     events = executor.queue() if hasattr(executor, "queue") else None
+    with_resources = bool(getattr(executor, "accepts_resources", False))
+    model_resources = {m.display: dict(m.resources) for m in suite.models}
+
     status = "complete"
     n_ran = 0
+    queue: deque[tuple[JobSpec, int]] = deque((spec, 1) for spec in todo)
+    pending: dict[Future, tuple[JobSpec, int]] = {}
+    deferred: list[tuple[JobSpec, int]] = []  # claimed by another live driver
+    retry_at: list[tuple[float, JobSpec, int]] = []
+    window = max(1, 2 * slots)
+    last_renew = time.monotonic()
     try:
         with display.running(todo) as live:
-            futures: dict[Future, JobSpec] = {executor.submit(run_job, spec, events): spec for spec in todo}
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            while queue or pending or deferred or retry_at:
+                now = time.monotonic()
+                for item in [r for r in retry_at if r[0] <= now]:
+                    retry_at.remove(item)
+                    queue.appendleft((item[1], item[2]))
+                while queue and len(pending) < window:
+                    spec, attempt = queue.popleft()
+                    state = store.claim(plan.run_id, spec.key, lease_s)
+                    if state == "recorded":
+                        live.elsewhere(spec)
+                        continue
+                    if state == "taken":
+                        deferred.append((spec, attempt))
+                        continue
+                    kwargs = {}
+                    if with_resources:
+                        kwargs["resources"] = {**suite.resources, **model_resources.get(spec.model.label, {})}
+                    pending[executor.submit(run_job, spec, events, **kwargs)] = (spec, attempt)
+                if not pending and not queue:
+                    if retry_at:
+                        time.sleep(min(0.5, max(0.0, min(r[0] for r in retry_at) - time.monotonic())))
+                        continue
+                    if deferred:  # wait for the other driver, or for its claims to go stale
+                        time.sleep(1.0)
+                        queue.extend(deferred)
+                        deferred.clear()
+                        continue
+                    break
+                finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED) if pending else (set(), set())
                 live.drain(events)
                 for fut in finished:
-                    spec = futures[fut]
+                    spec, attempt = pending.pop(fut)
                     try:
                         result = fut.result()
-                    except Exception as exc:  # crashed worker, timeout, executor failure
+                    except Exception as exc:  # crashed worker, timeout, memory, executor failure
                         result = JobResult.failure(spec, exc)
                         result.traceback = getattr(exc, "remote_traceback", result.traceback)
+                    if result.status == "failed" and result.error_type in TRANSIENT_ERRORS and attempt <= suite.retries:
+                        delay = min(60.0, 2.0 ** (attempt - 1))
+                        live.retrying(spec, result, attempt, delay)
+                        retry_at.append((time.monotonic() + delay, spec, attempt + 1))
+                        continue
                     result.info.setdefault("machine", sysinfo.get("fingerprint"))
+                    result.info["attempts"] = attempt
+                    if attempt > 1 and result.status == "failed":
+                        result.error_message = f"{result.error_message} (after {attempt} attempts)"
                     record_result(store, result, out_dir)
                     n_ran += 1
                     live.finished(spec, result)
+                if time.monotonic() - last_renew > lease_s / 4:
+                    store.renew_claims(plan.run_id, [s.key for s, _ in pending.values()], lease_s)
+                    last_renew = time.monotonic()
             live.drain(events)
     except KeyboardInterrupt:
         status = "interrupted"
         executor.shutdown(wait=False, cancel_futures=True)
+        store.release_claims(plan.run_id)
         store.finish_run(plan.run_id, status)
         console.print(f"[yellow]interrupted[/]: {n_ran} job(s) recorded; run the same command again to resume {plan.run_id}")
         raise
@@ -290,6 +394,6 @@ def run_suite(
         + f" in {outcome.wall_s:.1f} s"
     )
     console.print(f"store:  {store.url}")
-    for kind, path in outcome.reports.items():
-        console.print(f"report ({kind}): {path}")
+    for kind_, path in outcome.reports.items():
+        console.print(f"report ({kind_}): {path}")
     return outcome

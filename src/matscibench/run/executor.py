@@ -23,7 +23,7 @@ from concurrent.futures import Executor, Future
 from multiprocessing.connection import wait as mp_wait
 from typing import Any, Callable
 
-from matscibench.errors import JobTimeout, WorkerCrashed
+from matscibench.errors import JobMemoryExceeded, JobTimeout, WorkerCrashed
 
 __all__ = ["JobProcessExecutor", "ThreadExecutor", "PRELOAD"]
 
@@ -64,6 +64,22 @@ def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
         conn.close()
 
 
+def _tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children (MiB); 0 when it is gone."""
+    try:
+        import psutil
+
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+        total = 0
+        for q in procs:
+            with contextlib.suppress(psutil.Error):
+                total += q.memory_info().rss
+        return total / 2**20
+    except Exception:
+        return 0.0
+
+
 class RemoteError(Exception):
     """An exception raised inside a worker, carried back as text."""
 
@@ -91,6 +107,9 @@ class JobProcessExecutor(Executor):
     max_workers: processes running at once.
     timeout_s: wall-clock limit per call; the process is killed and the future fails with
         ``JobTimeout``.
+    memory_limit_MiB: resident-memory limit per call (the process and its children, sampled
+        every 0.25 s); past it the process is killed and the future fails with
+        ``JobMemoryExceeded``.
     start_method: ``forkserver`` (default where available) or ``spawn``.
     preload: modules the fork server imports once.
     """
@@ -101,9 +120,11 @@ class JobProcessExecutor(Executor):
         timeout_s: float | None = None,
         start_method: str | None = None,
         preload: list[str] | None = None,
+        memory_limit_MiB: float | None = None,
     ) -> None:
         self.max_workers = max(1, int(max_workers or os.cpu_count() or 1))
         self.timeout_s = timeout_s
+        self.memory_limit_MiB = memory_limit_MiB
         methods = mp.get_all_start_methods()
         method = start_method or ("forkserver" if "forkserver" in methods else "spawn")
         self.ctx = mp.get_context(method)
@@ -204,7 +225,7 @@ class JobProcessExecutor(Executor):
             for sentinel, (_proc, conn, _fut, _t) in self._running.items():
                 handles.append(conn)
                 conns[conn] = sentinel
-            timeout = 1.0
+            timeout = 0.25 if self.memory_limit_MiB else 1.0
             if self.timeout_s is not None and self._running:
                 now = time.monotonic()
                 timeout = max(0.0, min(timeout, min(t + self.timeout_s - now for (*_, t) in self._running.values())))
@@ -216,6 +237,22 @@ class JobProcessExecutor(Executor):
                 elif h in conns and conns[h] in self._running:
                     self._finish(conns[h])
             # processes that exited without writing (crashes): their pipe reads EOF, caught above;
+            # memory limits:
+            if self.memory_limit_MiB:
+                for sentinel, (proc, conn, fut, _t) in list(self._running.items()):
+                    rss = _tree_rss_mib(proc.pid)
+                    if rss > self.memory_limit_MiB:
+                        with contextlib.suppress(Exception):
+                            proc.kill()
+                        proc.join(timeout=5)
+                        conn.close()
+                        self._running.pop(sentinel, None)
+                        fut.set_exception(
+                            JobMemoryExceeded(
+                                f"the job used {rss:,.0f} MiB of resident memory, over its limit of "
+                                f"{self.memory_limit_MiB:,.0f} MiB, and was killed"
+                            )
+                        )
             # time limits:
             if self.timeout_s is not None:
                 now = time.monotonic()

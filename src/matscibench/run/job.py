@@ -48,13 +48,22 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     started = time.time()
     key = spec.key
 
+    from matscibench.run.concurrency import count_running, running_marker
+
+    threads = int(spec.options.get("threads", 1))
+    peers = [0]
+
     def emit(event: dict) -> None:
+        if event.get("kind") == "phase":
+            with contextlib.suppress(OSError):
+                peers[0] = max(peers[0], count_running())
         if events is not None:
             events.put({"key": key, **event})
 
     emit({"kind": "start", "pid": os.getpid()})
-    threads = int(spec.options.get("threads", 1))
     meter = JobMeter(events=emit)
+    marker = running_marker(key)
+    marker.__enter__()
     try:
         with limit_threads(threads):
             task = get_task(spec.task.name, **spec.task.params)
@@ -70,9 +79,12 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
         res.finished_at = time.time()
         emit({"kind": "done", "status": "failed"})
         return res
+    finally:
+        marker.__exit__(None, None, None)
     costs = meter.costs()
     costs.update(out.costs)
     costs["job.threads"] = float(threads)
+    costs["job.concurrent_jobs"] = float(max(1, peers[0]))
     info = dict(out.info)
     info["seed"] = spec.seed
     res = JobResult(

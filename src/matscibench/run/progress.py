@@ -73,6 +73,21 @@ class _Live:
         elif kind == "epoch":
             self.progress.update(tid, status=f"fit · epoch {ev.get('epoch')} · val {_fmt(float(ev.get('value', float('nan'))))}")
 
+    def elsewhere(self, spec: JobSpec) -> None:
+        """Another driver recorded this job meanwhile."""
+        self.console.print(f"[dim]= {escape(spec.title())}  recorded by another driver[/]")
+        if self.progress is not None and self.overall is not None:
+            self.progress.update(self.overall, advance=1)
+
+    def retrying(self, spec: JobSpec, result: JobResult, attempt: int, delay: float) -> None:
+        tid = self.tasks.pop(spec.key, None)
+        if self.progress is not None and tid is not None:
+            self.progress.remove_task(tid)
+        self.console.print(
+            f"[yellow]↻[/] {escape(spec.title())}  {escape(str(result.error_type))}: "
+            f"{escape(result.error_message or '')}; attempt {attempt + 1} in {delay:g} s"
+        )
+
     def finished(self, spec: JobSpec, result: JobResult) -> None:
         tid = self.tasks.pop(spec.key, None)
         if self.progress is not None and tid is not None:
