@@ -276,7 +276,7 @@ def min_interatomic_distance(atoms: Atoms, cutoff: float = 4.0) -> float:
     import vesin
 
     nl = vesin.NeighborList(cutoff=cutoff, full_list=False)
-    d = nl.compute(points=np.asarray(atoms.positions, dtype=float), box=np.asarray(atoms.cell, dtype=float), periodic=True, quantities="d")
+    d = nl.compute(points=np.asarray(atoms.positions, dtype=float), box=np.asarray(atoms.cell, dtype=float), periodic=True, quantities="d")[0]
     return float(np.min(d)) if len(d) else math.inf
 
 

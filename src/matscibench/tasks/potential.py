@@ -1,0 +1,744 @@
+"""Interatomic potentials: errors on labelled frames, physics in use, and cost.
+
+The model is an ASE ``Calculator`` (energy, forces, stress); trainable ones add
+``fit(list[Atoms], on_epoch=None)``, reading labels from ``atoms.info["energy"]`` (eV),
+``atoms.arrays["forces"]`` (eV/Å) and ``atoms.info["stress"]`` (eV/Å³, Voigt). A job:
+
+1. ``load``: frames of the dataset, split into training and test frames (random K-fold, or a
+   fixed split by group, e.g. train at low temperature, test hot and on defects);
+2. ``fit``: the model's ``fit`` on the training frames (skipped for calculators without one);
+   ``on_epoch`` validation values are force MAEs in meV/Å;
+3. ``predict``: energy, forces (and stress for periodic cells) of every test frame, compared with
+   the labels (energy MAE/RMSE per atom, force MAE/RMSE per component, stress MAE, force angle
+   and magnitude errors), with per-group errors kept in the job's info;
+4. ``md``: NVT Langevin runs with the model from test frames (``md.seeds`` runs of ``md.steps``
+   steps); the time until a run turns unphysical (two atoms closer than ``md.min_distance`` Å,
+   temperature above ``md.max_temperature_factor`` x target, or non-finite forces), and the
+   difference between the model's and the reference calculator's radial distributions;
+5. ``eos`` (periodic data): E(V) of each system's cell at 7 volumes (±6 %) with the model and the
+   reference; errors of the Birch-Murnaghan V0 and B0;
+6. ``phonons`` (periodic data): phonopy on the fcc primitive cell of each elemental system
+   (3x3x3 supercell, 0.01 Å displacements), DOS, maximum frequency, Cv(300 K) and imaginary
+   modes against the reference's;
+7. ``scaling``: the time of one energy+forces call against system size (replicated cells, or
+   boxes of molecules) until a call takes ``scaling.budget_s``; the fitted exponent is reported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from matscibench.cost.meters import latency_percentiles, peak_rss_mib, peak_rss_reset
+from matscibench.data.registry import get_dataset
+from matscibench.data.splits import kfold_indices, split_hash
+from matscibench.errors import ModelOutputError
+from matscibench.metrics import potential as PM
+from matscibench.models.base import EpochCallback
+from matscibench.report.aggregate import CostColumn, register_cost_column
+from matscibench.tasks.base import JobContext, Task, TaskOutput
+
+__all__ = ["PotentialTask", "reference_calculator", "register_tasks"]
+
+for _col, _after in (
+    (CostColumn("predict.ms_per_call", "energy+forces call (ms)", "time", "energy+forces call (ms)"), "predict.wall_s"),
+    (CostColumn("md.atom_steps_per_s", "MD (atom-steps/s)", "rate", "MD (atom-steps/s)"), "predict.ms_per_call"),
+    (CostColumn("md.ns_per_day", "MD (ns/day)", "rate", ""), "md.atom_steps_per_s"),
+    (CostColumn("scaling.exponent", "time ∝ N^x, x", "cost", "scaling exponent"), "md.ns_per_day"),
+    (CostColumn("scaling.max_atoms", "largest system timed (atoms)", "cost", ""), "scaling.exponent"),
+    (CostColumn("scaling.ms_per_call_largest", "call at largest size (ms)", "time", ""), "scaling.max_atoms"),
+    (CostColumn("scaling.peak_rss_MiB_largest", "peak RSS at largest size (MiB)", "cost", ""), "scaling.ms_per_call_largest"),
+):
+    register_cost_column(_col, after=_after)
+
+FRAME_METRICS = ("force_mae", "energy_mae", "force_rmse", "energy_rmse", "stress_mae", "force_angle_error", "force_magnitude_error")
+MD_METRICS = ("md_stable_time", "md_stable_fraction", "rdf_mae")
+EOS_METRICS = ("eos_volume_error", "eos_bulk_modulus_error")
+PHONON_METRICS = ("phonon_dos_error", "phonon_max_freq_error", "phonon_cv_error", "phonon_imaginary_modes")
+
+
+def reference_calculator(name: str, periodic: bool = True):
+    """The calculator that made the labels: ``emt`` or ``gfn2-xtb``."""
+    if name == "emt":
+        if periodic:
+            from matscibench.data.emt import _FastEMT
+
+            return _FastEMT()
+        from ase.calculators.emt import EMT
+
+        return EMT()
+    if name == "gfn2-xtb":
+        from tblite.ase import TBLite
+
+        return TBLite(method="GFN2-xTB", verbosity=0)
+    raise ValueError(f"no reference calculator named {name!r}")
+
+
+def _clean(frame):
+    """A copy without labels or calculator (what a model is given)."""
+    from ase import Atoms
+
+    return Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell, pbc=frame.pbc)
+
+
+def _supports_stress(model: Any) -> bool:
+    props = getattr(model, "implemented_properties", None)
+    return props is None or "stress" in props
+
+
+class PotentialTask(Task):
+    """Evaluate an interatomic potential (an ASE calculator) on a frames dataset.
+
+    Parameters
+    ----------
+    dataset, dataset_params: the frames (registry name and parameters).
+    split: ``"random"`` (``n_folds`` folds over frames) or ``"groups"`` (one fold: training on
+        ``train_groups``, testing on ``test_groups``).
+    max_train: at most this many training frames (evenly spaced), for quick suites.
+    reference: the calculator that made the labels (``emt``, ``gfn2-xtb``) for the in-use
+        comparisons; None skips them.
+    md: ``{"temperature_K", "timestep_fs", "steps", "seeds", "min_distance", "max_temperature_factor",
+        "sample_every"}`` or None.
+    eos, phonons: run those checks (periodic data only).
+    scaling: ``{"max_atoms", "budget_s", "repeats"}`` or None.
+    target_value: time-to-target threshold on the force MAE (meV/Å).
+    """
+
+    family = "potential"
+    unit = "meV/Å"
+
+    def __init__(
+        self,
+        name: str,
+        dataset: str,
+        *,
+        dataset_params: dict[str, Any] | None = None,
+        split: str = "random",
+        n_folds: int = 5,
+        fold_seed: int = 0,
+        train_groups: list[str] | None = None,
+        test_groups: list[str] | None = None,
+        max_train: int | None = None,
+        max_test: int | None = None,
+        reference: str | None = None,
+        md: dict[str, Any] | None = None,
+        eos: bool = False,
+        phonons: bool = False,
+        scaling: dict[str, Any] | None = None,
+        target_value: float | None = None,
+        description: str = "",
+    ) -> None:
+        if split not in ("random", "groups"):
+            raise ValueError(f"split must be 'random' or 'groups', got {split!r}")
+        if split == "groups" and not (train_groups and test_groups):
+            raise ValueError("split='groups' needs train_groups and test_groups")
+        self.name = name
+        self.dataset_name = dataset
+        self.dataset_params = dict(dataset_params or {})
+        self.split = split
+        self._n_folds = int(n_folds) if split == "random" else 1
+        self.fold_seed = int(fold_seed)
+        self.train_groups = list(train_groups or [])
+        self.test_groups = list(test_groups or [])
+        self.max_train = max_train
+        self.max_test = max_test
+        self.reference = reference
+        self.md = dict(md) if md else None
+        self.eos = bool(eos)
+        self.phonons = bool(phonons)
+        self.scaling = dict(scaling) if scaling else None
+        self.target = target_value
+        self.description = description or f"interatomic potential on {dataset}"
+        metrics = list(FRAME_METRICS)
+        if self.md:
+            metrics += MD_METRICS if reference else MD_METRICS[:2]
+        if self.eos and reference:
+            metrics += EOS_METRICS
+        if self.phonons and reference:
+            metrics += PHONON_METRICS
+        self.metrics = tuple(metrics)
+        self.citation = getattr(self.spec, "citation", "")
+
+    @cached_property
+    def spec(self):
+        return get_dataset(self.dataset_name, **self.dataset_params)
+
+    # ------------------------------------------------------------------ data
+    def n_folds(self) -> int:
+        return self._n_folds
+
+    def prepare(self, progress=None) -> None:
+        self.spec.prepare(progress)
+
+    def data_available(self) -> bool:
+        return self.spec.available_offline()
+
+    def dataset_checksum(self) -> str:
+        return self.spec.checksum()
+
+    def folds(self, ds) -> list[tuple[np.ndarray, np.ndarray]]:
+        n = len(ds)
+        if self.split == "random":
+            folds = kfold_indices(n, self._n_folds, self.fold_seed)
+        else:
+            groups = np.asarray(ds.groups)
+            train = np.nonzero(np.isin(groups, self.train_groups))[0]
+            test = np.nonzero(np.isin(groups, self.test_groups))[0]
+            missing = sorted(set(self.train_groups + self.test_groups) - set(groups.tolist()))
+            if missing:
+                raise KeyError(f"dataset {ds.name} has no frames in group(s) {missing}; groups: {sorted(set(groups))}")
+            folds = [(train, test)]
+        out = []
+        for tr, te in folds:
+            if self.max_train and len(tr) > self.max_train:
+                tr = tr[np.linspace(0, len(tr) - 1, self.max_train).round().astype(int)]
+            if self.max_test and len(te) > self.max_test:
+                te = te[np.linspace(0, len(te) - 1, self.max_test).round().astype(int)]
+            out.append((tr, te))
+        return out
+
+    # ------------------------------------------------------------------ models
+    def incompatibility(self, model: Any) -> str | None:
+        if not (hasattr(model, "get_potential_energy") or hasattr(model, "get_property")):
+            return f"{type(model).__name__} is not an ASE calculator; task {self.name} evaluates interatomic potentials"
+        supported = getattr(model, "supported_elements", None)
+        if supported is not None:
+            missing = sorted(self._elements() - set(supported))
+            if missing:
+                return f"{type(model).__name__} has no parameters for {', '.join(missing)}"
+        if self._periodic() and getattr(model, "periodic_ok", True) is False:
+            return f"{type(model).__name__} handles molecules only; task {self.name} has periodic cells"
+        return None
+
+    def _elements(self) -> set[str]:
+        try:
+            return self.spec.load().elements()
+        except Exception:
+            return set()
+
+    def _periodic(self) -> bool:
+        try:
+            return self.spec.load().periodic
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------------ scoring
+    def score_frames(self, pred: pd.DataFrame) -> dict[str, float]:
+        n = pred["n_atoms"].to_numpy(dtype=float)
+        e_mae, e_rmse = PM.energy_errors_per_atom(pred["energy_true"], pred["energy_pred"], n)
+        ft = np.concatenate([np.asarray(x, float) for x in pred["forces_true"]])
+        fp = np.concatenate([np.asarray(x, float) for x in pred["forces_pred"]])
+        f_mae, f_rmse = PM.force_errors(ft, fp)
+        if "stress_true" in pred and pred["stress_true"].notna().any():
+            rows = pred["stress_true"].notna() & pred["stress_pred"].notna()
+            st = np.stack([np.asarray(x, float) for x in pred.loc[rows, "stress_true"]]) if rows.any() else np.empty((0, 6))
+            sp = np.stack([np.asarray(x, float) for x in pred.loc[rows, "stress_pred"]]) if rows.any() else np.empty((0, 6))
+            s_mae = PM.stress_mae(st, sp) if rows.any() else float("nan")
+        else:
+            s_mae = float("nan")
+        return {
+            "force_mae": f_mae,
+            "energy_mae": e_mae,
+            "force_rmse": f_rmse,
+            "energy_rmse": e_rmse,
+            "stress_mae": s_mae,
+            "force_angle_error": PM.force_angle_error(ft, fp),
+            "force_magnitude_error": PM.force_magnitude_error(ft, fp),
+        }
+
+    def rescore(self, predictions: pd.DataFrame) -> dict[str, float]:
+        kind = predictions["kind"] if "kind" in predictions else pd.Series("frame", index=predictions.index)
+        out = self.score_frames(predictions[kind == "frame"])
+        md = predictions[kind == "md"]
+        if len(md):
+            out.update(self._md_metrics(md))
+        eos = predictions[kind == "eos"]
+        if len(eos):
+            out.update(self._eos_metrics(eos))
+        ph = predictions[kind == "phonon"]
+        if len(ph):
+            out.update(self._phonon_metrics(ph))
+        return {m: out.get(m, float("nan")) for m in self.metrics}
+
+    def _md_metrics(self, md: pd.DataFrame) -> dict[str, float]:
+        steps = md["md_stable_steps"].to_numpy(float)
+        total = md["md_steps"].to_numpy(float)
+        out = {
+            "md_stable_time": PM.md_stable_time(steps, float(md["md_timestep_fs"].iloc[0])),
+            "md_stable_fraction": float(np.mean(steps >= total)),
+        }
+        if "rdf_model" in md and md["rdf_ref"].notna().all():
+            g_m = np.mean([np.asarray(x, float) for x in md["rdf_model"]], axis=0)
+            g_r = np.mean([np.asarray(x, float) for x in md["rdf_ref"]], axis=0)
+            out["rdf_mae"] = PM.rdf_mae(g_m, g_r)
+        return out
+
+    def _eos_metrics(self, eos: pd.DataFrame) -> dict[str, float]:
+        dv, db = [], []
+        for _, r in eos.iterrows():
+            vols = np.asarray(r["eos_volumes"], float)
+            n = float(r["n_atoms"])
+            try:
+                vm, _, bm = PM.birch_murnaghan_fit(vols, np.asarray(r["eos_e_model"], float))
+                vr, _, br = PM.birch_murnaghan_fit(vols, np.asarray(r["eos_e_ref"], float))
+            except Exception:
+                dv.append(float("inf"))
+                db.append(float("inf"))
+                continue
+            dv.append(abs(vm - vr) / n)
+            db.append(abs(bm - br))
+        return {"eos_volume_error": float(np.mean(dv)), "eos_bulk_modulus_error": float(np.mean(db))}
+
+    def _phonon_metrics(self, ph: pd.DataFrame) -> dict[str, float]:
+        dos_err, fmax_err, cv_err, imag = [], [], [], []
+        for _, r in ph.iterrows():
+            gm, gr = np.asarray(r["dos_model"], float), np.asarray(r["dos_ref"], float)
+            dos_err.append(float(np.mean(np.abs(gm - gr))))
+            fmax_err.append(abs(float(r["max_freq_model"]) - float(r["max_freq_ref"])))
+            cv_err.append(abs(float(r["cv_model"]) - float(r["cv_ref"])) / float(r["cv_ref"]) * 100.0)
+            imag.append(float(r["imag_model"]))
+        return {
+            "phonon_dos_error": float(np.mean(dos_err)),
+            "phonon_max_freq_error": float(np.mean(fmax_err)),
+            "phonon_cv_error": float(np.mean(cv_err)),
+            "phonon_imaginary_modes": float(np.mean(imag)),
+        }
+
+    # ------------------------------------------------------------------ the job
+    def run(self, model: Any, fold: int, ctx: JobContext) -> TaskOutput:
+        meter = ctx.meter
+        with meter.phase("load"):
+            ds = self.spec.load()
+            train, test = self.folds(ds)[fold]
+            train_frames = [ds.frames[i] for i in train]
+            test_frames = [ds.frames[i] for i in test]
+        periodic = ds.periodic
+        stress = periodic and _supports_stress(model)
+
+        def score(f_true: Any, f_pred: Any) -> float:
+            return PM.force_errors(f_true, f_pred)[0]
+
+        cb = EpochCallback("force_mae", False, self.target, score, meter.record_epoch)
+        if hasattr(model, "fit"):
+            with meter.phase("fit"):
+                import inspect
+
+                try:
+                    takes_cb = "on_epoch" in inspect.signature(model.fit).parameters
+                except (TypeError, ValueError):
+                    takes_cb = False
+                model.fit(train_frames, on_epoch=cb) if takes_cb else model.fit(train_frames)
+        fit_end = meter.elapsed()
+
+        rows = []
+        call_times = []
+        with meter.phase("predict"):
+            for k, (idx, fr) in enumerate(zip(test, test_frames)):
+                at = _clean(fr)
+                at.calc = model
+                t = time.perf_counter()
+                e = at.get_potential_energy()
+                f = at.get_forces()
+                call_times.append(time.perf_counter() - t)
+                s = at.get_stress(voigt=True) if stress and "stress" in fr.info else None
+                e = float(e)
+                f = np.asarray(f, dtype=float)
+                if not math.isfinite(e) or f.shape != (len(fr), 3) or not np.isfinite(f).all():
+                    raise ModelOutputError(
+                        f"frame {int(idx)} ({fr.info.get('system')}, {fr.info.get('group')}): energy {e}, forces of "
+                        f"shape {f.shape} with {int((~np.isfinite(f)).sum()) if f.size else 0} non-finite values; "
+                        f"expected a finite energy and ({len(fr)}, 3) finite forces"
+                    )
+                rows.append(
+                    {
+                        "kind": "frame",
+                        "id": str(int(idx)),
+                        "system": fr.info.get("system", ""),
+                        "group": fr.info.get("group", ""),
+                        "n_atoms": len(fr),
+                        "energy_true": float(fr.info["energy"]),
+                        "energy_pred": e,
+                        "forces_true": np.asarray(fr.arrays["forces"], float).ravel().tolist(),
+                        "forces_pred": f.ravel().tolist(),
+                        "stress_true": np.asarray(fr.info["stress"], float).tolist() if s is not None else None,
+                        "stress_pred": np.asarray(s, float).tolist() if s is not None else None,
+                    }
+                )
+        frames_df = pd.DataFrame(rows)
+        metrics = self.score_frames(frames_df)
+        per_group = {}
+        for g, sub in frames_df.groupby("group"):
+            sc = self.score_frames(sub)
+            per_group[str(g)] = {"force_mae": sc["force_mae"], "energy_mae": sc["energy_mae"], "n": int(len(sub))}
+        pred_s = meter.phases["predict"].wall_s
+        n_atoms_total = float(frames_df["n_atoms"].sum())
+        costs: dict[str, float] = {
+            "predict.ms_per_call": float(np.median(call_times) * 1e3),
+            "predict.throughput_structures_per_s": len(test_frames) / pred_s if pred_s > 0 else float("nan"),
+            "predict.throughput_atoms_per_s": n_atoms_total / pred_s if pred_s > 0 else float("nan"),
+            "train.total_s": meter.phases["load"].wall_s + (meter.phases["fit"].wall_s if "fit" in meter.phases else 0.0),
+        }
+        if ctx.options.get("latency", True):
+            with meter.phase("latency"):
+
+                def one_call(batch):
+                    at = _clean(batch[0])
+                    at.calc = model
+                    at.get_forces()
+
+                lat = latency_percentiles(one_call, test_frames, 1, warmup=2,
+                                          max_batches=int(ctx.options.get("latency_max_batches", 30)),
+                                          budget_s=float(ctx.options.get("latency_budget_s", 2.0)),
+                                          rng=np.random.default_rng(ctx.seed))
+            costs.update({f"predict.{k}": v for k, v in lat.items()})
+
+        extra_rows: list[dict] = []
+        info: dict[str, Any] = {}
+        ref = None
+        if self.reference:
+            ref = reference_calculator(self.reference, periodic)
+        if self.md:
+            with meter.phase("md"):
+                md_rows, md_costs = self._run_md(model, ref, test_frames, ctx.seed)
+            extra_rows += md_rows
+            costs.update(md_costs)
+        if self.eos and periodic and self.reference:
+            with meter.phase("eos"):
+                extra_rows += self._run_eos(model, ref, ds)
+        if self.phonons and periodic and self.reference:
+            with meter.phase("phonons"):
+                extra_rows += self._run_phonons(model, ref, ds)
+        if self.scaling:
+            with meter.phase("scaling"):
+                table, sc_costs = self._run_scaling(model, test_frames[0], periodic)
+            costs.update(sc_costs)
+            info["scaling"] = table
+        pred = pd.concat([frames_df, pd.DataFrame(extra_rows)], ignore_index=True) if extra_rows else frames_df
+        metrics = self.rescore(pred)
+
+        if self.target is not None:
+            hits = [t for (_, t, v) in cb.history if cb.reached(v)]
+            if cb.history:
+                ttt = hits[0] if hits else float("nan")
+                source = "epochs"
+            else:
+                ttt = fit_end if self.target_reached(metrics["force_mae"]) else float("nan")
+                source = "final"
+            costs["train.time_to_target_s"] = ttt
+            costs["train.target_reached"] = float(np.isfinite(ttt))
+            info["time_to_target_source"] = source
+        info.update(
+            {
+                "n_train": int(len(train)),
+                "n_test": int(len(test)),
+                "split_hash": split_hash(train, test),
+                "split": self.split,
+                "dataset": ds.name,
+                "dataset_checksum": ds.checksum,
+                "dataset_source": ds.source,
+                "labels": ds.reference,
+                "unit": self.unit,
+                "per_group": per_group,
+                "stress_evaluated": bool(stress),
+            }
+        )
+        return TaskOutput(metrics=metrics, predictions=pred, info=info, costs=costs)
+
+    # ------------------------------------------------------------------ in use
+    def _run_md(self, model, ref, frames, seed: int) -> tuple[list[dict], dict[str, float]]:
+        from ase import units
+        from ase.md.langevin import Langevin
+
+        from matscibench.data.potential_data import thermalize
+
+        cfg = {"temperature_K": 600.0, "timestep_fs": 1.0, "steps": 300, "seeds": 2, "min_distance": 0.5,
+               "max_temperature_factor": 5.0, "sample_every": 10, **self.md}
+        T, dt, n_steps = float(cfg["temperature_K"]), float(cfg["timestep_fs"]), int(cfg["steps"])
+        every = int(cfg["sample_every"])
+        rows, walls, atom_steps = [], 0.0, 0.0
+
+        def trajectory(calc, start, s: int, check: bool):
+            atoms = _clean(start)
+            atoms.calc = calc
+            rng = np.random.default_rng([seed, s])
+            thermalize(atoms, T, rng)
+            dyn = Langevin(atoms, dt * units.fs, temperature_K=T, friction=0.02 / units.fs, rng=rng, fixcm=False)
+            snaps, stable = [], n_steps
+            t0 = time.perf_counter()
+            done = 0
+            while done < n_steps:
+                try:
+                    dyn.run(every)
+                except Exception:
+                    stable = done
+                    break
+                done += every
+                if check and not self._physical(atoms, T, float(cfg["min_distance"]), float(cfg["max_temperature_factor"])):
+                    stable = done
+                    break
+                snaps.append(atoms.copy())
+            return snaps, min(stable, n_steps), time.perf_counter() - t0, done
+
+        for s in range(int(cfg["seeds"])):
+            start = frames[(s * max(1, len(frames) // max(1, int(cfg["seeds"])))) % len(frames)]
+            snaps, stable, wall, done = trajectory(model, start, s, True)
+            walls += wall
+            atom_steps += done * len(start)
+            row = {"kind": "md", "id": f"md{s}", "n_atoms": len(start), "md_stable_steps": stable, "md_steps": n_steps,
+                   "md_timestep_fs": dt, "md_temperature_K": T, "system": start.info.get("system", ""), "rdf_model": None, "rdf_ref": None}
+            if ref is not None and snaps:
+                ref_snaps, _, _, _ = trajectory(ref, start, s, False)
+                ref_snaps = ref_snaps[: len(snaps)]
+                _, gm = PM.rdf(snaps)
+                _, gr = PM.rdf(ref_snaps)
+                row["rdf_model"] = gm.tolist()
+                row["rdf_ref"] = gr.tolist()
+            rows.append(row)
+        costs = {}
+        if walls > 0:
+            costs["md.atom_steps_per_s"] = atom_steps / walls
+            steps_total = atom_steps / max(1, rows[0]["n_atoms"]) if rows else 0
+            costs["md.ns_per_day"] = (steps_total * dt * 1e-6) / (walls / 86400.0)
+        return rows, costs
+
+    @staticmethod
+    def _physical(atoms, T: float, min_distance: float, tfactor: float) -> bool:
+        pos = atoms.positions
+        if not np.isfinite(pos).all():
+            return False
+        if atoms.get_temperature() > tfactor * T:
+            return False
+        if atoms.pbc.any():
+            import vesin
+
+            d = vesin.NeighborList(cutoff=min_distance, full_list=False).compute(
+                points=pos, box=np.asarray(atoms.cell), periodic=True, quantities="d")[0]
+            return len(d) == 0
+        if len(atoms) > 1:
+            dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+            np.fill_diagonal(dist, np.inf)
+            return float(dist.min()) >= min_distance
+        return True
+
+    def _bulk_cells(self, ds) -> list:
+        """One bulk cell per system: the first frame of its coldest MD group (or any bulk frame)."""
+        out = {}
+        order = sorted(set(ds.groups.tolist()), key=lambda g: (not g.startswith("md_"), int("".join(c for c in g if c.isdigit()) or 0)))
+        for g in order:
+            if g in ("surface", "vacancy"):
+                continue
+            for fr in (f for f in ds.frames if f.info.get("group") == g):
+                out.setdefault(fr.info.get("system", ""), fr)
+        return list(out.values())[:4]
+
+    def _run_eos(self, model, ref, ds) -> list[dict]:
+        rows = []
+        for fr in self._bulk_cells(ds):
+            vols, em, er = [], [], []
+            base = _clean(fr)
+            for x in np.linspace(0.94, 1.06, 7):
+                at = base.copy()
+                at.set_cell(np.asarray(base.cell) * x ** (1 / 3), scale_atoms=True)
+                vols.append(at.get_volume())
+                at.calc = model
+                em.append(float(at.get_potential_energy()))
+                at2 = at.copy()
+                at2.calc = ref
+                er.append(float(at2.get_potential_energy()))
+            rows.append({"kind": "eos", "id": f"eos-{fr.info.get('system')}", "system": fr.info.get("system", ""),
+                         "n_atoms": len(base), "eos_volumes": vols, "eos_e_model": em, "eos_e_ref": er})
+        return rows
+
+    def _run_phonons(self, model, ref, ds) -> list[dict]:
+        from ase.build import bulk
+        from ase.data import atomic_numbers, reference_states
+
+        rows = []
+        systems = [s for s in dict.fromkeys(ds.systems.tolist()) if s in atomic_numbers][:3]
+        grid = np.linspace(0.0, 15.0, 151)  # THz
+        for el in systems:
+            rs = reference_states[atomic_numbers[el]]
+            if not rs or rs.get("symmetry") != "fcc":
+                continue
+            # lattice constant from the reference's equation of state
+            a_guess = float(rs["a"])
+            es, scales = [], np.linspace(0.96, 1.04, 9)
+            for x in scales:
+                at = bulk(el, "fcc", a=a_guess * x)
+                at.calc = ref
+                es.append(float(at.get_potential_energy()))
+            a0 = a_guess * float(scales[int(np.argmin(es))])
+            prim = bulk(el, "fcc", a=a0)
+            res_m = _phonons(prim, model, grid)
+            res_r = _phonons(prim, ref, grid)
+            rows.append({"kind": "phonon", "id": f"phonon-{el}", "system": el, "n_atoms": len(prim),
+                         "dos_model": res_m["dos"].tolist(), "dos_ref": res_r["dos"].tolist(),
+                         "max_freq_model": res_m["max_freq"], "max_freq_ref": res_r["max_freq"],
+                         "cv_model": res_m["cv"], "cv_ref": res_r["cv"], "imag_model": res_m["imag"]})
+        return rows
+
+    def _run_scaling(self, model, frame, periodic: bool) -> tuple[list[dict], dict[str, float]]:
+        cfg = {"max_atoms": 4000, "budget_s": 2.0, "repeats": 3, **self.scaling}
+        table = []
+        base = _clean(frame)
+        reps = [1, 2, 3, 4, 6, 8, 10, 13, 16, 20, 25]
+        budget = float(cfg["budget_s"])
+        for r in reps:
+            at = _tile(base, r, periodic)
+            if len(at) > int(cfg["max_atoms"]) and table:
+                break
+            if len(table) >= 1:
+                # predict the next call from the scaling so far (at least linear) and stop before
+                # a size that would blow the budget
+                n0, t0 = table[-1]["n_atoms"], table[-1]["ms_per_call"] / 1e3
+                x = 1.0
+                if len(table) >= 2:
+                    n1, t1 = table[-2]["n_atoms"], table[-2]["ms_per_call"] / 1e3
+                    x = max(1.0, math.log(t0 / t1) / math.log(n0 / n1)) if t1 > 0 and n0 > n1 else 1.0
+                if t0 * (len(at) / n0) ** x > budget:
+                    break
+            at.calc = model
+            t = time.perf_counter()
+            at.get_forces()  # warm-up (and allocations)
+            first = time.perf_counter() - t
+            repeats = int(cfg["repeats"]) if first < budget / 3 else 1
+            ts = []
+            peak_rss_reset()
+            for _ in range(repeats):
+                at.positions = at.positions + 1e-4  # a new configuration: no cached result
+                t = time.perf_counter()
+                at.get_potential_energy()
+                at.get_forces()
+                ts.append(time.perf_counter() - t)
+            table.append({"n_atoms": len(at), "ms_per_call": float(np.median(ts) * 1e3), "peak_rss_MiB": peak_rss_mib()})
+            if np.median(ts) > budget:
+                break
+        costs: dict[str, float] = {}
+        if len(table) >= 2:
+            n = np.array([r["n_atoms"] for r in table], float)
+            t = np.array([r["ms_per_call"] for r in table], float)
+            use = n >= min(100, n.max() / 4) if (n >= 100).sum() >= 2 else np.ones_like(n, bool)
+            costs["scaling.exponent"] = float(np.polyfit(np.log(n[use]), np.log(t[use]), 1)[0])
+        if table:
+            costs["scaling.max_atoms"] = float(table[-1]["n_atoms"])
+            costs["scaling.ms_per_call_largest"] = float(table[-1]["ms_per_call"])
+            costs["scaling.peak_rss_MiB_largest"] = float(table[-1]["peak_rss_MiB"])
+        return table, costs
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update({"dataset": self.dataset_name, "dataset_params": self.dataset_params, "split": self.split,
+                  "input_type": "atoms", "task_type": "potential", "reference": self.reference})
+        return d
+
+
+def _tile(base, r: int, periodic: bool):
+    """A system about r³ times larger: a supercell, or a cubic grid of copies of a molecule."""
+    if periodic:
+        return base.repeat((r, r, r))
+    from ase import Atoms
+
+    span = np.ptp(base.positions, axis=0).max() + 4.0
+    out = Atoms()
+    for i in range(r):
+        for j in range(r):
+            for k in range(r):
+                m = base.copy()
+                m.positions = m.positions + np.array([i, j, k]) * span
+                out += m
+    return out
+
+
+def _phonons(prim, calc, grid: np.ndarray) -> dict[str, Any]:
+    """Phonon DOS (normalised to 3 per atom on ``grid``, THz), max frequency, Cv(300 K) in J/(K mol)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # phonopy's notes on acoustic modes of poor potentials
+        return _phonons_quiet(prim, calc, grid)
+
+
+def _phonons_quiet(prim, calc, grid: np.ndarray) -> dict[str, Any]:
+    import phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    from ase import Atoms
+
+    cell = PhonopyAtoms(symbols=prim.get_chemical_symbols(), cell=np.asarray(prim.cell), scaled_positions=prim.get_scaled_positions())
+    ph = phonopy.Phonopy(cell, supercell_matrix=np.eye(3, dtype=int) * 3, primitive_matrix=None)
+    ph.generate_displacements(distance=0.01)
+    forces = []
+    for sc in ph.supercells_with_displacements:
+        at = Atoms(symbols=sc.symbols, cell=sc.cell, scaled_positions=sc.scaled_positions, pbc=True)
+        at.calc = calc
+        forces.append(np.asarray(at.get_forces(), float))
+    ph.forces = np.asarray(forces)
+    ph.produce_force_constants()
+    ph.run_mesh([12, 12, 12], is_gamma_center=True)
+    freqs = np.asarray(ph.mesh.frequencies).ravel()
+    ph.run_total_dos(freq_min=grid[0], freq_max=grid[-1], freq_pitch=grid[1] - grid[0])
+    dos = np.interp(grid, np.asarray(ph.total_dos.frequency_points, float), np.asarray(ph.total_dos.dos, float))
+    area = np.trapezoid(dos, grid) if hasattr(np, "trapezoid") else np.trapz(dos, grid)
+    dos = dos / area * 3 * len(prim) if area > 0 else dos
+    ph.run_thermal_properties(temperatures=[300.0])
+    cv = float(np.asarray(ph.thermal_properties.heat_capacity)[0])
+    return {"dos": dos, "max_freq": float(freqs.max()), "cv": cv, "imag": int((freqs < -0.1).sum())}
+
+
+# ---------------------------------------------------------------------------- built-in tasks
+def _factory(name: str, dataset: str, **defaults: Any):
+    def factory(**params: Any) -> PotentialTask:
+        return PotentialTask(name, dataset, **{**defaults, **params})
+
+    return factory
+
+
+def register_tasks(register) -> None:
+    from matscibench.data.potential_data import MD17_MOLECULES
+
+    metals_md = {"temperature_K": 900.0, "timestep_fs": 2.0, "steps": 400, "seeds": 2, "min_distance": 1.5}
+    register(
+        "emt_metals_forces",
+        _factory("emt_metals_forces", "emt_metals", split="random", n_folds=5, reference="emt", md=metals_md,
+                 eos=True, phonons=True, scaling={"max_atoms": 4000, "budget_s": 1.0}, target_value=50.0,
+                 description="EMT metals and alloys: energies, forces, stress; MD at 900 K, EOS, phonons against EMT"),
+    )
+    register(
+        "emt_metals_extrapolation",
+        _factory("emt_metals_extrapolation", "emt_metals", split="groups",
+                 train_groups=["md_300K", "md_600K", "strain"],
+                 test_groups=["md_900K", "md_1200K", "vacancy", "surface"],
+                 reference="emt", md={**metals_md, "temperature_K": 1200.0}, eos=True, target_value=50.0,
+                 description="EMT metals: train on 300/600 K MD and strained cells, test on 900/1200 K, vacancies and surfaces"),
+    )
+    mol_md = {"temperature_K": 500.0, "timestep_fs": 0.5, "steps": 400, "seeds": 2, "min_distance": 0.6}
+    for mol in MD17_MOLECULES:
+        register(
+            f"xtb_md17_{mol}",
+            _factory(f"xtb_md17_{mol}", f"xtb_md17_{mol}", split="random", n_folds=5, reference="gfn2-xtb", md=mol_md,
+                     scaling={"max_atoms": 1000, "budget_s": 1.0}, target_value=50.0,
+                     description=f"{mol} (GFN2-xTB MD17 of our own): energies and forces; MD at 500 K against xTB"),
+        )
+        register(
+            f"xtb_md17_{mol}_extrapolation",
+            _factory(f"xtb_md17_{mol}_extrapolation", f"xtb_md17_{mol}", split="groups", train_groups=["md_500K"],
+                     test_groups=["md_800K"], reference="gfn2-xtb", md={**mol_md, "temperature_K": 800.0}, target_value=50.0,
+                     description=f"{mol} (GFN2-xTB MD17): train on 500 K MD, test on 800 K frames and MD at 800 K"),
+        )
+    register(
+        "botnet_ethanol",
+        _factory("botnet_ethanol", "botnet_ethanol", split="groups", train_groups=["train"], test_groups=["test_md"],
+                 md={**mol_md, "seeds": 2}, target_value=30.0,
+                 description="rMD17 ethanol with PBE labels (BOTNet): train on 1,000 configurations, test on 1,000 MD frames"),
+    )
+    register(
+        "botnet_acac",
+        _factory("botnet_acac", "botnet_acac", split="groups", train_groups=["train_300K"],
+                 test_groups=["test_md_300K", "test_md_600K"], md={**mol_md, "temperature_K": 600.0},
+                 description="acetylacetone (BOTNet): train at 300 K, test at 300 K and 600 K (temperature extrapolation)"),
+    )

@@ -1,0 +1,84 @@
+"""The potentials task end to end with calculators whose errors are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matscibench.run.job import run_job
+from matscibench.run.spec import JobSpec, ModelRef, TaskRef
+from matscibench.tasks.registry import get_task
+
+SMALL = {"systems": ["Cu", "CuAu"], "temperatures": [300, 900], "frames_per_group": 4, "equil_steps": 20, "sample_every": 5}
+PARAMS = {
+    "dataset_params": SMALL,
+    "md": {"steps": 60, "seeds": 2, "temperature_K": 900.0, "timestep_fs": 2.0, "min_distance": 1.5},
+    "scaling": {"max_atoms": 300, "budget_s": 0.3},
+}
+
+
+def _job(model, task="emt_metals_forces", params=PARAMS, fold=0):
+    t = get_task(task, **params)
+    spec = JobSpec("t", TaskRef(task, params), ModelRef(model, model), fold, 0, t.dataset_checksum(), {"latency_budget_s": 0.1})
+    return t, run_job(spec)
+
+
+def test_reference_calculator_scores_zero_and_runs_every_check():
+    t, res = _job("potential_stubs:EMTRef")
+    assert res.status == "ok", res.traceback
+    m = res.metrics
+    for k in ("force_mae", "energy_mae", "stress_mae", "rdf_mae", "eos_volume_error", "eos_bulk_modulus_error",
+              "phonon_dos_error", "phonon_max_freq_error", "phonon_cv_error"):
+        assert m[k] == pytest.approx(0.0, abs=1e-9), k
+    assert m["md_stable_fraction"] == 1.0 and m["md_stable_time"] == pytest.approx(60 * 2.0 / 1000)
+    c = res.costs
+    for k in ("predict.ms_per_call", "md.atom_steps_per_s", "md.ns_per_day", "scaling.exponent", "scaling.max_atoms"):
+        assert np.isfinite(c[k]) and c[k] > 0, k
+    assert res.info["stress_evaluated"] and set(res.info["per_group"]) <= {"md_300K", "md_900K", "strain", "vacancy", "surface"}
+
+
+def test_known_errors_are_measured():
+    t, res = _job("potential_stubs:ScaledEMT")
+    assert res.status == "ok", res.traceback
+    p = res.predictions[res.predictions["kind"] == "frame"]
+    ft = np.concatenate([np.asarray(x) for x in p["forces_true"]])
+    # forces 10 % too large: the MAE is 10 % of the mean |component|, the magnitude error 10 %
+    assert res.metrics["force_mae"] == pytest.approx(0.1 * np.mean(np.abs(ft)) * 1e3, rel=1e-9)
+    assert res.metrics["force_magnitude_error"] == pytest.approx(10.0, rel=1e-6)
+    assert res.metrics["force_angle_error"] == pytest.approx(0.0, abs=1e-4)
+    assert res.metrics["energy_mae"] == pytest.approx(2.0, rel=1e-9)  # +2 meV/atom
+    assert res.metrics["eos_volume_error"] == pytest.approx(0.0, abs=1e-6)  # a constant shift moves nothing
+    # every number comes back from the stored predictions
+    again = t.rescore(res.predictions)
+    for k, v in res.metrics.items():
+        assert again[k] == pytest.approx(v, nan_ok=True), k
+
+
+def test_unstable_potential_is_caught_in_md():
+    _, res = _job("potential_stubs:Exploding", params={**PARAMS, "scaling": None})
+    assert res.status == "ok", res.traceback
+    assert res.metrics["md_stable_fraction"] == 0.0
+    assert res.metrics["md_stable_time"] < 60 * 2.0 / 1000
+
+
+def test_nan_forces_fail_the_job_naming_the_frame():
+    _, res = _job("potential_stubs:NaNForces")
+    assert res.status == "failed" and res.error_type == "ModelOutputError"
+    assert "frame" in res.error_message and "non-finite" in res.error_message
+
+
+def test_group_split_trains_cold_and_tests_hot():
+    t = get_task("emt_metals_extrapolation", dataset_params=SMALL, train_groups=["md_300K", "strain"], test_groups=["md_900K", "surface"])
+    ds = t.spec.load()
+    (train, test), = t.folds(ds)
+    assert set(ds.groups[train]) == {"md_300K", "strain"} and set(ds.groups[test]) == {"md_900K", "surface"}
+    assert t.n_folds() == 1
+
+
+def test_incompatible_elements_are_named():
+    from potential_stubs import EMTRef
+
+    t = get_task("xtb_md17_ethanol", dataset_params={"n_frames": 5, "hot_frames": 0})
+    t.prepare()
+    assert "no parameters for" in t.incompatibility(EMTRef()) or t.incompatibility(EMTRef()) is None
+    assert "not an ASE calculator" in t.incompatibility(object())
