@@ -123,6 +123,8 @@ class PropertyTask(Task):
 
     # ------------------------------------------------------------------ models
     def incompatibility(self, model: Any) -> str | None:
+        if not (hasattr(model, "fit") and hasattr(model, "predict")):
+            return f"{type(model).__name__} has no fit/predict; task {self.name} needs a property model"
         types = getattr(model, "input_types", None)
         if types is not None and self.input_type not in tuple(types):
             return f"{type(model).__name__} takes {'/'.join(types)} inputs; task {self.name} gives {self.input_type}"
