@@ -19,7 +19,7 @@ import pandas as pd
 from matscibench.cost.meters import JobMeter
 from matscibench.metrics import METRICS, MetricInfo
 
-__all__ = ["Task", "TaskOutput", "JobContext"]
+__all__ = ["Task", "DatasetTask", "TaskOutput", "JobContext"]
 
 
 @dataclass
@@ -116,3 +116,33 @@ class Task(ABC):
             "target": self.target,
             "n_folds": self.n_folds(),
         }
+
+
+class DatasetTask(Task):
+    """A task over one registered dataset (``dataset_name`` + ``dataset_params``) with a fixed
+    number of folds (``_n_folds``): the data-side methods every such task shares."""
+
+    dataset_name: str
+    dataset_params: dict[str, Any]
+    _n_folds: int
+
+    @property
+    def spec(self):
+        spec = self.__dict__.get("_spec")
+        if spec is None:
+            from matscibench.data.registry import get_dataset
+
+            spec = self.__dict__["_spec"] = get_dataset(self.dataset_name, **self.dataset_params)
+        return spec
+
+    def n_folds(self) -> int:
+        return self._n_folds
+
+    def prepare(self, progress=None) -> None:
+        self.spec.prepare(progress)
+
+    def data_available(self) -> bool:
+        return self.spec.available_offline()
+
+    def dataset_checksum(self) -> str:
+        return self.spec.checksum()

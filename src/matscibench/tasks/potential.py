@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import math
 import time
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from matscibench.cost.meters import latency_percentiles, peak_rss_mib, peak_rss_reset
-from matscibench.data.registry import get_dataset
 from matscibench.data.splits import kfold_indices, split_hash
 from matscibench.errors import ModelOutputError
 from matscibench.metrics import potential as PM
 from matscibench.models.base import EpochCallback
 from matscibench.report.aggregate import CostColumn, register_cost_column
-from matscibench.tasks.base import JobContext, Task, TaskOutput
+from matscibench.tasks.base import DatasetTask, JobContext, TaskOutput
 
 __all__ = ["PotentialTask", "reference_calculator", "register_tasks"]
 
@@ -91,7 +89,7 @@ def _supports_stress(model: Any) -> bool:
     return props is None or "stress" in props
 
 
-class PotentialTask(Task):
+class PotentialTask(DatasetTask):
     """Evaluate an interatomic potential (an ASE calculator) on a frames dataset.
 
     Parameters
@@ -163,23 +161,6 @@ class PotentialTask(Task):
             metrics += PHONON_METRICS
         self.metrics = tuple(metrics)
         self.citation = getattr(self.spec, "citation", "")
-
-    @cached_property
-    def spec(self):
-        return get_dataset(self.dataset_name, **self.dataset_params)
-
-    # ------------------------------------------------------------------ data
-    def n_folds(self) -> int:
-        return self._n_folds
-
-    def prepare(self, progress=None) -> None:
-        self.spec.prepare(progress)
-
-    def data_available(self) -> bool:
-        return self.spec.available_offline()
-
-    def dataset_checksum(self) -> str:
-        return self.spec.checksum()
 
     def folds(self, ds) -> list[tuple[np.ndarray, np.ndarray]]:
         n = len(ds)

@@ -8,7 +8,6 @@ ROC-AUC, accuracy, balanced accuracy and F1.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,11 +16,10 @@ import pandas as pd
 from matscibench import metrics as M
 from matscibench.cost.meters import latency_percentiles
 from matscibench.data.base import Dataset
-from matscibench.data.registry import get_dataset
 from matscibench.data.splits import MATBENCH_SEED, kfold_indices, split_hash
 from matscibench.data.structures import n_atoms_of
 from matscibench.models.base import EpochCallback, check_predictions, fit_with_callback
-from matscibench.tasks.base import JobContext, Task, TaskOutput
+from matscibench.tasks.base import DatasetTask, JobContext, TaskOutput
 
 __all__ = ["PropertyTask", "REGRESSION_METRICS", "CLASSIFICATION_METRICS"]
 
@@ -29,7 +27,7 @@ REGRESSION_METRICS = ("mae", "rmse", "mse", "mad", "mad_mae_ratio", "r2", "max_e
 CLASSIFICATION_METRICS = ("roc_auc", "accuracy", "balanced_accuracy", "f1")
 
 
-class PropertyTask(Task):
+class PropertyTask(DatasetTask):
     """Predict one target column of a dataset from its inputs.
 
     Parameters
@@ -77,27 +75,11 @@ class PropertyTask(Task):
         self.citation = citation or spec.citation
 
     # ------------------------------------------------------------------ data
-    @cached_property
-    def spec(self):
-        return get_dataset(self.dataset_name, **self.dataset_params)
-
-    def n_folds(self) -> int:
-        return self._n_folds
-
-    def prepare(self, progress=None) -> None:
-        self.spec.prepare(progress)
-
-    def data_available(self) -> bool:
-        return self.spec.available_offline()
-
     def load(self) -> Dataset:
         ds = self.spec.load()
         if self.target_column not in ds.targets.columns:
             raise KeyError(f"dataset {ds.name} has no target {self.target_column!r}; it has {list(ds.targets.columns)}")
         return ds
-
-    def dataset_checksum(self) -> str:
-        return self.spec.checksum()
 
     def y(self, ds: Dataset) -> np.ndarray:
         y = ds.targets[self.target_column].to_numpy()
