@@ -232,10 +232,11 @@ def report(
     run_id: str = typer.Argument("latest", help="Run id (a unique prefix is enough; 'latest' = newest)."),
     results: Optional[Path] = ResultsOpt,
     store: Optional[str] = StoreOpt,
-    fmt: str = typer.Option("all", "--format", "-f", help="md, json, table or all"),
+    fmt: str = typer.Option("all", "--format", "-f", help="md, json, table or all (all also writes report.html)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report files (default: <results>/reports/<run id>)."),
+    html: bool = typer.Option(False, "--html", help="Write only the self-contained HTML report (report.html) and print its path."),
 ) -> None:
-    """Re-render a stored run: terminal tables, Markdown and JSON."""
+    """Re-render a stored run: terminal tables, Markdown, JSON and a self-contained HTML page."""
     from matscibench.paths import results_dir
     from matscibench.report.aggregate import aggregate_run
     from matscibench.report.render import console_tables, to_markdown, write_reports
@@ -245,7 +246,13 @@ def report(
         rid = st.resolve_run_id(run_id)
     except KeyError as exc:
         raise MatscibenchError(str(exc.args[0])) from None
-    rep = aggregate_run(st, rid)
+    rep = aggregate_run(st, rid, results_dir=_predictions_dir(results, store))
+    if html:
+        from matscibench.report.html import write_html
+
+        path = write_html(rep, (out or results_dir(results) / "reports" / rid) / "report.html")
+        console.print(f"report (html): {path}")
+        return
     if fmt == "json":
         sys.stdout.write(rep.dumps() + "\n")
         return
@@ -258,6 +265,52 @@ def report(
         paths = write_reports(rep, out or results_dir(results) / "reports" / rid)
         for kind, p in paths.items():
             console.print(f"report ({kind}): {p}")
+
+
+def _predictions_dir(results: Optional[Path], store: Optional[str]) -> Optional[Path]:
+    """Where the run's predictions files live: the results folder (the default store's folder)."""
+    from matscibench.paths import results_dir
+
+    if results is not None or not store:
+        return results_dir(results)
+    return None  # a store given alone: aggregate_run looks next to a SQLite file
+
+
+@app.command()
+def compare(
+    run_a: str = typer.Argument(..., help="Run A (a unique prefix is enough)."),
+    run_b: str = typer.Argument(..., help="Run B, compared with A (differences are B − A)."),
+    results: Optional[Path] = ResultsOpt,
+    store: Optional[str] = StoreOpt,
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the comparison as a self-contained HTML file here."),
+    as_json: Optional[Path] = typer.Option(None, "--json", help="Also write the comparison as JSON here ('-' = standard output, no table)."),
+    costs: bool = typer.Option(True, "--costs/--no-costs", help="Compare key costs (times, throughput, memory) too."),
+) -> None:
+    """Compare two runs: per task, model and metric the means with 95 % CIs, B − A, and whether the CIs overlap."""
+    from matscibench.report.aggregate import aggregate_run
+    from matscibench.report.compare import compare_html, compare_reports, console_compare
+
+    st = _store(results, store)
+    try:
+        ra, rb = st.resolve_run_id(run_a), st.resolve_run_id(run_b)
+    except KeyError as exc:
+        raise MatscibenchError(str(exc.args[0])) from None
+    cmp = compare_reports(aggregate_run(st, ra), aggregate_run(st, rb), costs=costs)
+    if as_json is not None and str(as_json) == "-":
+        sys.stdout.write(cmp.dumps() + "\n")
+        for w in cmp.warnings:
+            err.print(f"[bold yellow]warning:[/] {escape(w)}")
+        return
+    for item in console_compare(cmp):
+        console.print(item)
+    if as_json is not None:
+        as_json.parent.mkdir(parents=True, exist_ok=True)
+        as_json.write_text(cmp.dumps(), encoding="utf-8")
+        console.print(f"comparison (json): {as_json}")
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(compare_html(cmp), encoding="utf-8")
+        console.print(f"comparison (html): {html}")
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ class MetricInfo:
     label: str
     higher_is_better: bool
     unit: str | None
+    #: the range the metric can take; confidence intervals are clipped to it
+    bounds: tuple[float, float] = (-float("inf"), float("inf"))
 
     def unit_for(self, target_unit: str | None) -> str | None:
         if self.unit not in ("target", "target^2"):
@@ -39,17 +41,17 @@ class MetricInfo:
 
 
 METRICS: dict[str, MetricInfo] = {
-    "mae": MetricInfo("mae", "MAE", False, "target"),
-    "rmse": MetricInfo("rmse", "RMSE", False, "target"),
-    "mse": MetricInfo("mse", "MSE", False, "target^2"),
-    "mad": MetricInfo("mad", "MAD of test targets", True, "target"),
-    "mad_mae_ratio": MetricInfo("mad_mae_ratio", "MAD:MAE", True, None),
-    "r2": MetricInfo("r2", "R²", True, None),
-    "max_error": MetricInfo("max_error", "max error", False, "target"),
-    "roc_auc": MetricInfo("roc_auc", "ROC-AUC", True, None),
-    "accuracy": MetricInfo("accuracy", "accuracy", True, None),
-    "balanced_accuracy": MetricInfo("balanced_accuracy", "balanced accuracy", True, None),
-    "f1": MetricInfo("f1", "F1", True, None),
+    "mae": MetricInfo("mae", "MAE", False, "target", (0.0, float("inf"))),
+    "rmse": MetricInfo("rmse", "RMSE", False, "target", (0.0, float("inf"))),
+    "mse": MetricInfo("mse", "MSE", False, "target^2", (0.0, float("inf"))),
+    "mad": MetricInfo("mad", "MAD of test targets", True, "target", (0.0, float("inf"))),
+    "mad_mae_ratio": MetricInfo("mad_mae_ratio", "MAD:MAE", True, None, (0.0, float("inf"))),
+    "r2": MetricInfo("r2", "R²", True, None, (-float("inf"), 1.0)),
+    "max_error": MetricInfo("max_error", "max error", False, "target", (0.0, float("inf"))),
+    "roc_auc": MetricInfo("roc_auc", "ROC-AUC", True, None, (0.0, 1.0)),
+    "accuracy": MetricInfo("accuracy", "accuracy", True, None, (0.0, 1.0)),
+    "balanced_accuracy": MetricInfo("balanced_accuracy", "balanced accuracy", True, None, (0.0, 1.0)),
+    "f1": MetricInfo("f1", "F1", True, None, (0.0, 1.0)),
 }
 
 def register_metric(info: MetricInfo) -> MetricInfo:

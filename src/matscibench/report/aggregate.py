@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,11 @@ class ModelRow:
     costs: dict[str, Summary] = field(default_factory=dict)
     target_reached: tuple[int, int] | None = None  # (reached, jobs with a target)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    #: finished jobs' predictions files: {"fold", "seed", "path"} (path relative to the results folder)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    #: machine fingerprints and hosts of the finished jobs
+    machines: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
 
     @property
     def not_applicable(self) -> str | None:
@@ -87,6 +93,11 @@ class TaskReport:
     metrics: list[str]
     target: float | None
     rows: list[ModelRow]
+    family: str = ""
+    #: "regression" / "classification" for property tasks, None when the task does not say
+    task_type: str | None = None
+    #: datasets the jobs read: {"dataset", "source"}
+    datasets: list[dict[str, str]] = field(default_factory=list)
 
     def metric_label(self, m: str) -> str:
         info = METRICS[m]
@@ -107,6 +118,10 @@ class RunReport:
     n_jobs: dict[str, int]
     hosts: list[str]
     machines: list[str]
+    #: the folder holding ``predictions/`` (None: unknown, e.g. a store given by URL)
+    results_dir: Path | None = None
+    #: machine fingerprint -> hosts that ran this run's jobs on it
+    machine_hosts: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         def summ(s: Summary) -> dict[str, Any]:
@@ -126,6 +141,8 @@ class RunReport:
             "tasks": [
                 {
                     "task": t.task,
+                    "family": t.family,
+                    "task_type": t.task_type,
                     "description": t.description,
                     "unit": t.unit,
                     "metrics": t.metrics,
@@ -139,6 +156,7 @@ class RunReport:
                             "costs": {c: summ(s) for c, s in r.costs.items()},
                             "target_reached": list(r.target_reached) if r.target_reached else None,
                             "failures": r.failures,
+                            "machines": r.machines,
                         }
                         for r in t.rows
                     ],
@@ -151,17 +169,35 @@ class RunReport:
         return json.dumps(self.to_json(), indent=2, default=str, allow_nan=False)
 
 
-def _task_meta(name: str, params: dict[str, Any]) -> tuple[str, list[str] | None, float | None]:
+def _task_meta(name: str, params: dict[str, Any]) -> tuple[str, list[str] | None, float | None, str, str | None]:
+    """(description, metrics, target, family, task_type) of a task; blanks when it cannot be built."""
     try:
         from matscibench.tasks.registry import get_task
 
         t = get_task(name, **params)
-        return t.description, list(t.metrics), t.target
+        return t.description, list(t.metrics), t.target, getattr(t, "family", ""), getattr(t, "task_type", None)
     except Exception:
-        return "", None, None
+        return "", None, None, "", None
 
 
-def aggregate_run(store: Store, run_id: str) -> RunReport:
+def _default_results_dir(store: Store) -> Path | None:
+    """The folder of a SQLite store file (where the driver writes ``predictions/`` by default)."""
+    if store.url.startswith("sqlite:///"):
+        return Path(store.url[len("sqlite:///") :]).parent
+    return None
+
+
+def _clip(s: Summary, bounds: tuple[float, float] | None) -> Summary:
+    """An interval cannot leave the range the metric can take (e.g. ROC-AUC <= 1)."""
+    if bounds is None or not s.has_ci:
+        return s
+    lo, hi = bounds
+    return Summary(s.center, min(max(s.low, lo), hi), max(min(s.high, hi), lo), s.n, s.method, s.confidence)
+
+
+def aggregate_run(store: Store, run_id: str, results_dir: str | Path | None = None) -> RunReport:
+    """Summarise a stored run; ``results_dir`` is where its predictions files live (default: the
+    folder of a SQLite store)."""
     run = store.get_run(run_id)
     if run is None:
         raise KeyError(f"no run {run_id!r} in {store.url}")
@@ -181,9 +217,16 @@ def aggregate_run(store: Store, run_id: str) -> RunReport:
     ordered = [t for t in task_order if t in present] + [t for t in present if t not in task_order]
     for tname in ordered:
         tj = jobs[jobs["task"] == tname]
-        desc, metric_list, target = _task_meta(tname, task_params.get(tname, {}))
-        infos = [json.loads(x) for x in tj["info_json"].dropna()]
-        unit = next((i.get("unit") for i in infos if "unit" in i), None)
+        desc, metric_list, target, family, task_type = _task_meta(tname, task_params.get(tname, {}))
+        infos = {k: json.loads(x) for k, x in zip(tj["key"], tj["info_json"]) if isinstance(x, str)}
+        unit = next((i.get("unit") for i in infos.values() if "unit" in i), None)
+        datasets = list(
+            {
+                (str(i["dataset"]), str(i.get("dataset_source") or "")): None
+                for i in infos.values()
+                if i.get("dataset")
+            }
+        )
         if metric_list is None:
             keys = tj.loc[tj["status"] == "ok", "key"]
             metric_list = [m for m in METRICS if m in mw.columns and mw.loc[mw.index.isin(keys), m].notna().any()]
@@ -200,9 +243,14 @@ def aggregate_run(store: Store, run_id: str) -> RunReport:
                 n_skipped=int((mj["status"] == "skipped").sum()),
             )
             keys = ok["key"].tolist()
+            for _, j in ok.iterrows():
+                if isinstance(j["predictions_path"], str) and j["predictions_path"]:
+                    row.predictions.append({"fold": int(j["fold"]), "seed": int(j["seed"]), "path": j["predictions_path"]})
+            row.machines = sorted({str(infos.get(k, {}).get("machine") or "") for k in keys} - {""})
+            row.hosts = sorted({str(h) for h in ok["host"].dropna()})
             for m in metric_list:
                 vals = mw.loc[mw.index.intersection(keys), m].to_numpy(dtype=float) if m in mw.columns else np.array([])
-                row.metrics[m] = summarize(vals, "accuracy")
+                row.metrics[m] = _clip(summarize(vals, "accuracy"), METRICS[m].bounds if m in METRICS else None)
             for col in COST_COLUMNS:
                 if col.key not in cw.columns:
                     continue
@@ -223,11 +271,27 @@ def aggregate_run(store: Store, run_id: str) -> RunReport:
                     }
                 )
             rows.append(row)
-        tasks_out.append(TaskReport(tname, desc, unit, metric_list, target, rows))
+        tasks_out.append(
+            TaskReport(
+                tname, desc, unit, metric_list, target, rows,
+                family=family or "", task_type=task_type,
+                datasets=[{"dataset": d, "source": src} for d, src in datasets],
+            )
+        )
 
     n_jobs = jobs["status"].value_counts().to_dict() if not jobs.empty else {}
     n_jobs = {k: int(v) for k, v in n_jobs.items()}
     n_jobs["planned"] = int(run.get("n_planned") or 0)
     hosts = sorted(set(jobs["host"].dropna())) if not jobs.empty else []
     machines = sorted({json.loads(x).get("machine", "") for x in jobs["info_json"].dropna()} - {""}) if not jobs.empty else []
-    return RunReport(run_id, run.get("suite_name", ""), run, tasks_out, n_jobs, hosts, machines)
+    machine_hosts: dict[str, set[str]] = {}
+    if not jobs.empty:
+        ran = jobs[jobs["status"] != "skipped"]
+        for host, info in zip(ran["host"], ran["info_json"]):
+            fp = json.loads(info).get("machine", "") if isinstance(info, str) else ""
+            machine_hosts.setdefault(str(fp or ""), set()).add(str(host) if isinstance(host, str) else "")
+    rdir = Path(results_dir) if results_dir is not None else _default_results_dir(store)
+    return RunReport(
+        run_id, run.get("suite_name", ""), run, tasks_out, n_jobs, hosts, machines, rdir,
+        machine_hosts={k: sorted(v - {""}) for k, v in machine_hosts.items()},
+    )

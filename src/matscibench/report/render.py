@@ -117,14 +117,19 @@ def to_markdown(rep: RunReport) -> str:
     return "\n".join(lines)
 
 
-def write_reports(rep: RunReport, out_dir: Path) -> dict[str, Path]:
-    """Write ``report.md`` and ``report.json`` into ``out_dir``; returns their paths."""
+def write_reports(rep: RunReport, out_dir: Path, html: bool = True) -> dict[str, Path]:
+    """Write ``report.md``, ``report.json`` and (unless ``html=False``) the self-contained
+    ``report.html`` into ``out_dir``; returns their paths (keys markdown, json, html)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out_dir / "report.md", "json": out_dir / "report.json"}
     with atomic_path(paths["markdown"]) as tmp:
         tmp.write_text(to_markdown(rep), encoding="utf-8")
     with atomic_path(paths["json"]) as tmp:
         tmp.write_text(rep.dumps(), encoding="utf-8")
+    if html:
+        from matscibench.report.html import write_html
+
+        paths["html"] = write_html(rep, out_dir / "report.html")
     return paths
 
 

@@ -32,6 +32,22 @@ def limit_threads(n: int):
         yield
 
 
+_MACHINE: str | None = None
+
+
+def _machine() -> str:
+    """Fingerprint of the hardware this job ran on (a remote Dask worker's, not the driver's)."""
+    global _MACHINE
+    if _MACHINE is None:
+        from matscibench.cost.sysinfo import machine_fingerprint, system_info
+
+        try:
+            _MACHINE = system_info()["fingerprint"]
+        except Exception:  # pragma: no cover
+            _MACHINE = machine_fingerprint({})
+    return _MACHINE
+
+
 def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     """Build the task and the model, run one fold, and return everything measured.
 
@@ -87,6 +103,7 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     costs["job.concurrent_jobs"] = float(max(1, peers[0]))
     info = dict(out.info)
     info["seed"] = spec.seed
+    info["machine"] = _machine()
     res = JobResult(
         key=key,
         run_id=spec.run_id,

@@ -98,11 +98,13 @@ class _Live:
             unit = result.info.get("unit")
             metric = f"{task_metric[0]} {_fmt(task_metric[1])}{(' ' + unit) if unit and task_metric[0] in ('mae', 'rmse', 'max_error') else ''}" if task_metric else ""
             fit = result.costs.get("fit.wall_s", float("nan"))
-            tput = result.costs.get("predict.throughput_structures_per_s", float("nan"))
-            line = (
-                f"[green]✓[/] {escape(spec.title())}  {escape(metric)}  fit {_fmt(fit)} s  "
-                f"inference {_fmt(tput)} structures/s"
-            )
+            # the first throughput the task recorded: structures, patterns, molecules, ...
+            key = next((k for k in result.costs if k.startswith("predict.throughput_") and "atoms" not in k), None)
+            rate = ""
+            if key is not None:
+                what = key[len("predict.throughput_"):].replace("_per_s", "")
+                rate = f"  inference {_fmt(result.costs[key])} {what}/s"
+            line = f"[green]✓[/] {escape(spec.title())}  {escape(metric)}  fit {_fmt(fit)} s{escape(rate)}"
         elif result.status == "skipped":
             self.skipped += 1
             line = f"[yellow]–[/] {escape(spec.title())}  skipped: {escape(result.error_message or '')}"
