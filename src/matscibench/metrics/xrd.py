@@ -186,13 +186,13 @@ LATTICE_METRICS = (
     *(f"lattice_mse_{k}" for k in LATTICE_PARAMETERS),
 )
 
-register_metric(MetricInfo("accuracy", "accuracy", True, None))
-register_metric(MetricInfo("balanced_accuracy", "balanced accuracy", True, None))
-register_metric(MetricInfo("top2_accuracy", "top-2 accuracy", True, None))
-register_metric(MetricInfo("macro_f1", "macro F1", True, None))
+register_metric(MetricInfo("accuracy", "accuracy", True, None, (0.0, 1.0)))
+register_metric(MetricInfo("balanced_accuracy", "balanced accuracy", True, None, (0.0, 1.0)))
+register_metric(MetricInfo("top2_accuracy", "top-2 accuracy", True, None, (0.0, 1.0)))
+register_metric(MetricInfo("macro_f1", "macro F1", True, None, (0.0, 1.0)))
 for _c in CRYSTAL_SYSTEMS:
-    register_metric(MetricInfo(f"precision_{_c}", f"precision: {_c}", True, None))
-    register_metric(MetricInfo(f"recall_{_c}", f"recall: {_c}", True, None))
+    register_metric(MetricInfo(f"precision_{_c}", f"precision: {_c}", True, None, (0.0, 1.0)))
+    register_metric(MetricInfo(f"recall_{_c}", f"recall: {_c}", True, None, (0.0, 1.0)))
 for _k in LATTICE_PARAMETERS:
     _u = LATTICE_UNITS[_k]
     register_metric(MetricInfo(f"lattice_mae_{_k}", f"MAE {_SYMBOL[_k]}", False, _u))
