@@ -20,7 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matscibench.data.cache import atomic_path, file_lock
-from matscibench.data.structures import n_atoms_of, structures_from_arrow, structures_to_arrow
+from matscibench.data.structures import (
+    molecules_from_arrow,
+    molecules_to_arrow,
+    n_atoms_of,
+    structures_from_arrow,
+    structures_to_arrow,
+)
 from matscibench.paths import cache_dir
 
 __all__ = ["Dataset", "DatasetSpec", "CachedTableSpec", "ProgressFn"]
@@ -147,6 +153,8 @@ class CachedTableSpec(DatasetSpec):
         cols: dict[str, Any] = {"id": pa.array([str(i) for i in ids], type=pa.string())}
         if self.input_type == "composition":
             cols["composition"] = pa.array([c.formula if hasattr(c, "formula") else str(c) for c in inputs])
+        elif self.input_type == "molecule":
+            cols.update(molecules_to_arrow(inputs))
         else:
             cols.update(structures_to_arrow(inputs))
         for name in targets.columns:
@@ -185,6 +193,8 @@ class CachedTableSpec(DatasetSpec):
             from pymatgen.core import Composition
 
             inputs = [Composition(f) for f in table.column("composition").to_pylist()]
+        elif self.input_type == "molecule":
+            inputs = molecules_from_arrow(table)
         else:
             inputs = structures_from_arrow(table)
         tcols = [c for c in table.column_names if c.startswith("target:")]

@@ -18,6 +18,8 @@ __all__ = [
     "as_structures",
     "structures_to_arrow",
     "structures_from_arrow",
+    "molecules_to_arrow",
+    "molecules_from_arrow",
     "n_atoms_of",
     "composition_of",
 ]
@@ -115,4 +117,47 @@ def structures_from_arrow(table: pa.Table) -> list:
             species.append(el)
         fc = frc_flat[frc_off[i] : frc_off[i + 1]].reshape(-1, 3)
         out.append(Structure(Lattice(lat_flat[i]), species, fc))
+    return out
+
+
+def molecules_to_arrow(molecules: Sequence[Any]) -> dict[str, pa.Array]:
+    """Encode molecules (pymatgen ``Molecule`` or non-periodic ASE ``Atoms``) as three Arrow
+    columns: numbers, Cartesian positions (Å, flattened) and total charge."""
+    numbers, positions, charges = [], [], []
+    for m in molecules:
+        m = as_structure(m)
+        if hasattr(m, "lattice"):
+            raise ValueError(f"{m.composition.reduced_formula}: a periodic structure is not a molecule")
+        numbers.append([int(z) for z in m.atomic_numbers])
+        positions.append(np.asarray(m.cart_coords, dtype=np.float64).ravel().tolist())
+        charges.append(int(round(float(m.charge))))
+    return {
+        "numbers": pa.array(numbers, type=pa.list_(pa.int16())),
+        "positions": pa.array(positions, type=pa.list_(pa.float64())),
+        "charge": pa.array(charges, type=pa.int16()),
+    }
+
+
+def molecules_from_arrow(table: pa.Table) -> list:
+    """Rebuild pymatgen ``Molecule`` objects from the columns written by ``molecules_to_arrow``."""
+    from pymatgen.core import Element, Molecule
+
+    num = table.column("numbers").combine_chunks()
+    pos = table.column("positions").combine_chunks()
+    num_flat = num.values.to_numpy()
+    num_off = num.offsets.to_numpy()
+    pos_flat = pos.values.to_numpy()
+    pos_off = pos.offsets.to_numpy()
+    charges = table.column("charge").to_numpy() if "charge" in table.column_names else np.zeros(len(table))
+    elements: dict[int, Any] = {}
+    out = []
+    for i in range(len(table)):
+        species = []
+        for z in num_flat[num_off[i] : num_off[i + 1]]:
+            el = elements.get(z)
+            if el is None:
+                el = elements[z] = Element.from_Z(int(z))
+            species.append(el)
+        xyz = pos_flat[pos_off[i] : pos_off[i + 1]].reshape(-1, 3)
+        out.append(Molecule(species, xyz, charge=float(charges[i])))
     return out

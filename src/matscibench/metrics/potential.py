@@ -30,6 +30,9 @@ __all__ = [
     "rdf_mae",
     "md_stable_time",
     "birch_murnaghan_fit",
+    "residual_forces",
+    "spearman",
+    "referenced_energies",
 ]
 
 #: 1 eV/Å³ in GPa (e × 1e30 / 1e9)
@@ -53,6 +56,14 @@ for _info in (
     MetricInfo("phonon_max_freq_error", "max phonon frequency error", False, "THz"),
     MetricInfo("phonon_cv_error", "Cv(300 K) error", False, "%"),
     MetricInfo("phonon_imaginary_modes", "spurious imaginary modes", False, None),
+    # DFT-relaxed cells (CDVAE's Perov-5, Carbon-24): forces should vanish, energies rank as DFT's
+    MetricInfo("residual_force_rms", "residual force RMS on DFT-relaxed cells", False, "meV/Å", (0.0, float("inf"))),
+    MetricInfo("residual_force_max", "largest residual force on DFT-relaxed cells", False, "meV/Å", (0.0, float("inf"))),
+    MetricInfo("residual_pressure", "residual pressure on DFT-relaxed cells", False, "GPa", (0.0, float("inf"))),
+    MetricInfo("energy_spearman", "energy ranking vs DFT (Spearman ρ, referenced)", True, None, (-1.0, 1.0)),
+    MetricInfo("energy_spearman_raw", "energy ranking vs DFT (Spearman ρ, per-atom energy as is)", True, None, (-1.0, 1.0)),
+    MetricInfo("composition_baseline_spearman", "composition-only ranking vs DFT (Spearman ρ)", True, None, (-1.0, 1.0)),
+    MetricInfo("relaxed_energy_mae", "energy MAE vs DFT after element references", False, "meV/atom", (0.0, float("inf"))),
 ):
     register_metric(_info)
 
@@ -161,3 +172,76 @@ def birch_murnaghan_fit(volumes: ArrayLike, energies: ArrayLike) -> tuple[float,
 
     v0, e0, b = EquationOfState(np.asarray(volumes, float), np.asarray(energies, float), eos="birchmurnaghan").fit()
     return float(v0), float(e0), float(b / GPa)
+
+
+# ------------------------------------------------------------------------- DFT-relaxed cells
+def residual_forces(forces: Sequence[ArrayLike]) -> tuple[float, float]:
+    """(RMS over all Cartesian components, largest per-atom force length), in meV/Å.
+
+    On cells relaxed with DFT both are zero for a potential that reproduces DFT's minima.
+    """
+    f = np.concatenate([np.asarray(x, dtype=float).reshape(-1, 3) for x in forces]) if len(forces) else np.empty((0, 3))
+    if not len(f):
+        return float("nan"), float("nan")
+    return float(np.sqrt(np.mean(f**2)) * 1e3), float(np.linalg.norm(f, axis=1).max() * 1e3)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, tied values sharing the mean of their ranks."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=float)
+    ranks[order] = np.arange(1, len(x) + 1, dtype=float)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    if (counts > 1).any():
+        sums = np.bincount(inverse, weights=ranks)
+        ranks = (sums / counts)[inverse]
+    return ranks
+
+
+def spearman(a: ArrayLike, b: ArrayLike) -> float:
+    """Spearman's rank correlation ρ (Pearson correlation of the ranks, ties averaged).
+
+    Non-finite pairs are dropped; NaN when fewer than 3 pairs remain or either side is constant.
+    """
+    x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"{x.size} values against {y.size}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3:
+        return float("nan")
+    rx, ry = _ranks(x) - (len(x) + 1) / 2.0, _ranks(y) - (len(y) + 1) / 2.0
+    den = np.sqrt(np.sum(rx**2) * np.sum(ry**2))
+    return float(np.sum(rx * ry) / den) if den > 0 else float("nan")
+
+
+def referenced_energies(
+    e_pred: ArrayLike, counts: ArrayLike, y_true: ArrayLike, n_folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Per-atom energies of a model put on the scale of DFT's formation energies, cross-fitted.
+
+    A potential's total energies and DFT's formation energies differ by elemental reference
+    energies μ_e (the model's energy of the elements is not DFT's reference): Σ_e n_e μ_e per cell.
+    Those μ are fitted by least squares, ``E_pred - N·y_true ≈ counts @ μ``, on the cells of the
+    other folds (``n_folds`` seeded folds) and removed from each held-out cell:
+    ``(E_pred - counts @ μ) / N`` (eV/atom). Cells with an element no other fold contains are NaN.
+    For a single element this only removes a constant per atom (ranking unchanged). For a model
+    whose energies are DFT's plus any per-element offsets, the result equals ``y_true``.
+
+    ``e_pred`` (n,) total energies eV; ``counts`` (n, elements) atoms of each element;
+    ``y_true`` (n,) DFT energies per atom (eV/atom).
+    """
+    e = np.asarray(e_pred, dtype=float).ravel()
+    c = np.asarray(counts, dtype=float).reshape(len(e), -1)
+    y = np.asarray(y_true, dtype=float).ravel()
+    n = c.sum(axis=1)
+    out = np.full(len(e), np.nan)
+    fold = np.random.default_rng(seed).permutation(len(e)) % max(2, int(n_folds))
+    for k in np.unique(fold):
+        tr, te = fold != k, fold == k
+        present = c[tr].sum(axis=0) > 0
+        mu = np.zeros(c.shape[1])
+        mu[present] = np.linalg.lstsq(c[tr][:, present], e[tr] - n[tr] * y[tr], rcond=None)[0]
+        ok = te & ~(c[:, ~present] > 0).any(axis=1)
+        out[ok] = (e[ok] - c[ok] @ mu) / n[ok]
+    return out

@@ -1,0 +1,160 @@
+"""Throughput of the generation metrics' slow part, the CrystalNN structure fingerprint, on 10,000
+crystals: matscibench's implementation against matminer's ``SiteStatsFingerprint`` called directly.
+
+    python benchmarks/bench_generation_metrics.py                      # Perov-5 and Carbon-24
+    python benchmarks/bench_generation_metrics.py --n 10000 --matminer-n 200 --jobs 2 --datasets perov_5
+
+The 10,000 crystals are distinct: the validation and test splits of a CDVAE dataset
+($MATSCIBENCH_DATA/cdvae/<dataset>/{val,test}.csv), perturbed (0.05 Å, 1 % strain) by the
+``RandomPerturbation`` baseline, as a generator's output would be. matminer takes about a second
+per crystal, so it is timed on ``--matminer-n`` of them and its time for all ``--n`` extrapolated
+(per-crystal times are steady); both are single process. Our numbers: one process and ``--jobs``
+processes, no cache. The script also checks that the two agree on the timed crystals (maximum
+absolute difference of the 61 site-averaged values, the body-centred-cubic column aside: its
+value depends on the order of tied neighbours, see ``matscibench.metrics.generation``).
+
+``--metrics`` adds the other per-crystal metrics on all ``--n`` crystals (structural and
+compositional validity, Magpie composition fingerprints, coverage against the test split, EMDs)
+with their times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def _data_dir() -> Path:
+    for part in os.environ.get("MATSCIBENCH_DATA", "").split(os.pathsep):
+        if part and (Path(part) / "cdvae").is_dir():
+            return Path(part)
+    here = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if (here / "cdvae").is_dir():
+        return here
+    raise SystemExit("set MATSCIBENCH_DATA to a folder with cdvae/<dataset>/{val,test}.csv")
+
+
+def _load(ds: str, split: str):
+    import pandas as pd
+    from pymatgen.core import Structure
+
+    df = pd.read_csv(_data_dir() / "cdvae" / ds / f"{split}.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [Structure.from_str(c, fmt="cif") for c in df["cif"]]
+
+
+def _crystals(ds: str, n: int, seed: int = 0):
+    from matscibench.models.generators import RandomPerturbation
+
+    gen = RandomPerturbation(sigma=0.05, lattice_sigma=0.01).fit(_load(ds, "val") + _load(ds, "test"))
+    return gen.sample(n, seed=seed)
+
+
+def bench(ds: str, n: int, matminer_n: int, jobs: int, metrics: bool) -> None:
+    from matscibench.metrics import generation as GM
+
+    print(f"\n== {ds}: {n:,} crystals")
+    t = time.perf_counter()
+    crystals = _crystals(ds, n)
+    n_sites = sum(len(s) for s in crystals)
+    print(f"generated in {time.perf_counter() - t:.1f} s ({n_sites / n:.1f} atoms per crystal)")
+
+    sub = crystals[:matminer_n]
+    t = time.perf_counter()
+    ours_sub = GM.fingerprints(sub, n_jobs=1, cache=False)
+    ours_sub_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ours_all = GM.fingerprints(crystals, n_jobs=1, cache=False)
+    ours_1 = time.perf_counter() - t
+    ours_j = float("nan")
+    if jobs > 1:
+        t = time.perf_counter()
+        GM.fingerprints(crystals, n_jobs=jobs, cache=False)
+        ours_j = time.perf_counter() - t
+
+    mm_s = float("nan")
+    diff = float("nan")
+    try:
+        from matminer.featurizers.structure.sites import SiteStatsFingerprint
+
+        ssf = SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops", stats=("mean",))
+        ref = np.full((len(sub), len(GM.CRYSTALNN_LABELS)), np.nan)
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i, s in enumerate(sub):
+                try:
+                    ref[i] = ssf.featurize(s)
+                except Exception:
+                    pass
+        mm_s = time.perf_counter() - t
+        bcc = GM.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
+        d = np.abs(ours_all[: len(sub)] - ref)
+        d[:, bcc] = 0
+        both = np.isfinite(d).all(axis=1)
+        diff = float(d[both].max()) if both.any() else float("nan")
+        fail_mm, fail_ours = int((~np.isfinite(ref).all(axis=1)).sum()), int((~np.isfinite(ours_sub).all(axis=1)).sum())
+        print(f"failures on the {len(sub)} timed crystals: matminer {fail_mm}, ours {fail_ours}")
+    except ImportError:
+        print("matminer is not installed: its column is empty")
+
+    mm_all = mm_s / len(sub) * n
+    print(f"{'':34s}{'matminer SiteStatsFingerprint':>32s}{'matscibench':>14s}{'ratio':>9s}")
+    print(f"{'s per crystal (1 process)':34s}{mm_s / len(sub):32.4f}{ours_sub_s / len(sub):14.4f}{mm_s / ours_sub_s:9.1f}")
+    print(f"{f'{n:,} crystals, 1 process (s)':34s}{mm_all:27.0f} (ex.){ours_1:14.1f}{mm_all / ours_1:9.1f}")
+    if jobs > 1:
+        print(f"{f'{n:,} crystals, {jobs} processes (s)':34s}{'':32s}{ours_j:14.1f}{mm_all / ours_j:9.1f}")
+    print(f"max |ours - matminer| on the timed crystals (bcc column aside): {diff:.2e}")
+
+    if metrics:
+        test = _load(ds, "test")
+        train = _load(ds, "val")
+        steps: dict[str, float] = {}
+        t = time.perf_counter()
+        valid_s = [GM.structure_validity(s) for s in crystals]
+        steps["structural validity"] = time.perf_counter() - t
+        t = time.perf_counter()
+        valid_c = [GM.composition_validity(s) for s in crystals]
+        steps["compositional validity (SMACT)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        cfp = GM.composition_fingerprints(crystals)
+        ref_c = GM.composition_fingerprints(test)
+        mean, std = GM.fit_scaler(GM.composition_fingerprints(train))
+        steps["Magpie fingerprints"] = time.perf_counter() - t
+        ref_s = GM.fingerprints(test, n_jobs=jobs, cache=True)
+        t = time.perf_counter()
+        cut = GM.COV_CUTOFFS[ds]
+        cov = GM.coverage(ours_all, GM.scale_compositions(cfp, mean, std), ref_s,
+                          GM.scale_compositions(ref_c, mean, std), *cut)
+        steps["coverage (COV-R, COV-P)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        GM.wasserstein_1d([GM.density(s) for s in crystals], [GM.density(s) for s in test])
+        steps["density EMD"] = time.perf_counter() - t
+        print(f"\nother metrics on {n:,} crystals (s): " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
+        print(f"validity {np.mean(np.array(valid_s) & np.array(valid_c)):.3f}, "
+              f"COV-R {cov['cov_recall']:.3f}, COV-P {cov['cov_precision']:.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", nargs="+", default=["perov_5", "carbon_24"])
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--matminer-n", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--metrics", action="store_true")
+    args = ap.parse_args()
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    for ds in args.datasets:
+        bench(ds, args.n, args.matminer_n, args.jobs, args.metrics)
+
+
+if __name__ == "__main__":
+    main()

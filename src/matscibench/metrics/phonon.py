@@ -1,0 +1,279 @@
+"""Phonon metrics and the harmonic formulas behind them: pure numpy.
+
+Every curve here is a phonon density of states g(ν) sampled on a fixed frequency grid ν (THz,
+ordinary frequency, not angular). Definitions:
+
+* Normalised DOS: clipped at zero and scaled to unit area on the grid (trapezoidal rule), so
+  ``∫ g dν = 1`` and g is in 1/THz. DOS errors (MSE in 1/THz², MAE in 1/THz) are means over grid
+  points of the normalised curves; Chen et al., "Direct prediction of phonon density of states
+  with Euclidean neural networks", Adv. Sci. 8, 2004214 (2021) score the MSE of their
+  (max-normalised) DOS the same way.
+* Spectral overlap: ``1 - ½ ∫ |g_pred - g_ref| dν`` on unit-area curves: 1 for identical
+  spectra, 0 for disjoint ones (one minus the total-variation distance of the two spectra seen as
+  distributions).
+* Average frequency ``⟨ν⟩ = ∫ ν g dν / ∫ g dν``; maximum frequency: the frequency below which
+  ``MAX_FREQ_QUANTILE`` (99 %) of the modes lie (cumulative DOS, linear interpolation) -- robust
+  to the small tails a regression model leaves at high frequency, unlike a threshold.
+* Harmonic thermodynamics per atom from a DOS with 3 modes per atom (x = hν / k_B T):
+  ``C_V = R ∫ g x² eˣ / (eˣ - 1)² dν`` (J/(K·mol), per mole of atoms; 3R at high T),
+  ``S = R ∫ g [x / (eˣ - 1) - ln(1 - e⁻ˣ)] dν`` (J/(K·mol)),
+  ``F = k_B T ∫ g [x / 2 + ln(1 - e⁻ˣ)] dν`` (meV/atom, zero-point energy included);
+  integrals by the trapezoidal rule over grid points with ν > 0, with g rescaled so that the same
+  rule gives 3 modes per atom (Maradudin, Montroll, Weiss & Ipatova, Theory of Lattice Dynamics in
+  the Harmonic Approximation (1971); the formulas phonopy uses on its q-mesh, Togo & Tanaka, Scr.
+  Mater. 108, 1 (2015)).
+* Debye temperature from the second moment of the DOS, ``θ_D = (h / k_B) √(5/3 ⟨ν²⟩)`` (Grimvall,
+  Thermophysical Properties of Materials, Elsevier 1999, ch. 7: θ_D(n) = (h/k_B)[(n+3)/3 ⟨νⁿ⟩]^{1/n}
+  with n = 2); it returns the cut-off of a Debye DOS exactly and weights the whole spectrum.
+* Band-structure error: mean absolute difference (THz) of the frequencies along the high-symmetry
+  path, branch by branch (branches sorted by frequency at each q-point).
+* Imaginary modes: phonopy reports an imaginary frequency iν as -ν. A branch is imaginary when its
+  lowest frequency over the q-points is below ``-IMAGINARY_TOL_THZ``; the reference structures
+  have none, so every imaginary branch of a model is spurious.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from matscibench.metrics import MetricInfo, register_metric
+
+__all__ = [
+    "H_OVER_KB_K_PER_THZ",
+    "R_J_PER_K_MOL",
+    "KB_MEV_PER_K",
+    "MAX_FREQ_QUANTILE",
+    "IMAGINARY_TOL_THZ",
+    "THERMAL_TEMPERATURES_K",
+    "trapezoid_weights",
+    "normalize_dos",
+    "smeared_dos",
+    "dos_mse",
+    "dos_mae",
+    "spectral_overlap",
+    "average_frequency",
+    "maximum_frequency",
+    "debye_temperature",
+    "thermal_properties",
+    "relative_error_percent",
+    "band_mae",
+    "imaginary_branches",
+    "PHONON_METRIC_INFO",
+]
+
+#: h / k_B in K per THz (CODATA 2018 exact constants: 6.62607015e-34 / 1.380649e-23 * 1e12)
+H_OVER_KB_K_PER_THZ = 6.62607015e-34 / 1.380649e-23 * 1e12
+#: molar gas constant N_A k_B, J/(K mol)
+R_J_PER_K_MOL = 6.02214076e23 * 1.380649e-23
+#: k_B in meV/K
+KB_MEV_PER_K = 1.380649e-23 / 1.602176634e-19 * 1e3
+#: share of the modes below the "maximum frequency"
+MAX_FREQ_QUANTILE = 0.99
+#: frequencies below -IMAGINARY_TOL_THZ count as imaginary (THz)
+IMAGINARY_TOL_THZ = 0.05
+#: temperatures of the scored thermal properties (K)
+THERMAL_TEMPERATURES_K = (100.0, 300.0, 600.0)
+
+
+def _grid(freqs: ArrayLike) -> np.ndarray:
+    f = np.asarray(freqs, dtype=float)
+    if f.ndim != 1 or f.size < 2 or not np.all(np.diff(f) > 0):
+        raise ValueError("the frequency grid must be a strictly increasing 1-D array of at least 2 points (THz)")
+    return f
+
+
+def trapezoid_weights(freqs: ArrayLike) -> np.ndarray:
+    """Weights w with ``sum(w * g) == trapezoid(g, freqs)``."""
+    f = _grid(freqs)
+    d = np.diff(f)
+    w = np.zeros_like(f)
+    w[:-1] += d / 2
+    w[1:] += d / 2
+    return w
+
+
+def normalize_dos(freqs: ArrayLike, dos: ArrayLike) -> np.ndarray:
+    """Clip at zero and scale to unit area on the grid (last axis); an all-zero curve stays zero."""
+    w = trapezoid_weights(freqs)
+    g = np.clip(np.asarray(dos, dtype=float), 0.0, None)
+    area = g @ w
+    area = np.where(area > 0, area, 1.0)
+    return g / np.asarray(area)[..., None] if g.ndim > 1 else g / float(area)
+
+
+def smeared_dos(frequencies: ArrayLike, weights: ArrayLike | None, grid: ArrayLike, sigma: float) -> np.ndarray:
+    """DOS on ``grid`` from mode frequencies (THz) at q-points with weights, Gaussian width ``sigma``.
+
+    ``frequencies`` has shape (n_q, n_branches); ``weights`` (n_q,) are the q-point weights
+    (None: equal). Each mode is a unit-area Gaussian; the result has unit area over the real line
+    (not re-normalised on the grid: modes outside it are missing from it).
+    """
+    f = np.asarray(frequencies, dtype=float)
+    if f.ndim == 1:
+        f = f[None, :]
+    w = np.ones(len(f)) if weights is None else np.asarray(weights, dtype=float)
+    x = _grid(grid)
+    sigma = float(sigma)
+    if sigma <= 0:
+        raise ValueError("sigma must be positive (THz)")
+    modes = f.ravel()
+    mw = np.repeat(w, f.shape[1])
+    keep = np.isfinite(modes)
+    modes, mw = modes[keep], mw[keep]
+    out = np.zeros_like(x)
+    # chunk over modes to bound memory (grid x modes)
+    step = max(1, 2_000_000 // max(1, len(x)))
+    for a in range(0, len(modes), step):
+        d = (x[:, None] - modes[None, a : a + step]) / sigma
+        out += np.exp(-0.5 * d * d) @ mw[a : a + step]
+    total = mw.sum()
+    return out / (total * sigma * np.sqrt(2 * np.pi)) if total > 0 else out
+
+
+def _pair(freqs: ArrayLike, ref: ArrayLike, pred: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    f = _grid(freqs)
+    r = np.atleast_2d(np.asarray(ref, dtype=float))
+    p = np.atleast_2d(np.asarray(pred, dtype=float))
+    if r.shape != p.shape or r.shape[-1] != f.size:
+        raise ValueError(f"DOS shapes {r.shape} and {p.shape} do not match a grid of {f.size} points")
+    return f, normalize_dos(f, r), normalize_dos(f, p)
+
+
+def dos_mse(freqs: ArrayLike, ref: ArrayLike, pred: ArrayLike) -> float:
+    """Mean squared error (1/THz²) of the normalised DOS, over grid points and curves."""
+    _, r, p = _pair(freqs, ref, pred)
+    return float(np.mean((r - p) ** 2))
+
+
+def dos_mae(freqs: ArrayLike, ref: ArrayLike, pred: ArrayLike) -> float:
+    """Mean absolute error (1/THz) of the normalised DOS, over grid points and curves."""
+    _, r, p = _pair(freqs, ref, pred)
+    return float(np.mean(np.abs(r - p)))
+
+
+def spectral_overlap(freqs: ArrayLike, ref: ArrayLike, pred: ArrayLike) -> np.ndarray | float:
+    """``1 - ½∫|g_pred - g_ref| dν`` of unit-area curves (per curve for 2-D input)."""
+    f, r, p = _pair(freqs, ref, pred)
+    ov = 1.0 - 0.5 * (np.abs(r - p) @ trapezoid_weights(f))
+    return float(ov[0]) if np.ndim(ref) == 1 else ov
+
+
+def _moments(freqs: ArrayLike, dos: ArrayLike, power: float) -> np.ndarray:
+    f = _grid(freqs)
+    g = normalize_dos(f, np.atleast_2d(dos))
+    return g @ (trapezoid_weights(f) * f**power)
+
+
+def average_frequency(freqs: ArrayLike, dos: ArrayLike) -> np.ndarray | float:
+    """⟨ν⟩ (THz) of the DOS (per curve for 2-D input)."""
+    out = _moments(freqs, dos, 1.0)
+    return float(out[0]) if np.ndim(dos) == 1 else out
+
+
+def maximum_frequency(freqs: ArrayLike, dos: ArrayLike, quantile: float = MAX_FREQ_QUANTILE) -> np.ndarray | float:
+    """Frequency (THz) below which ``quantile`` of the modes lie (per curve for 2-D input)."""
+    f = _grid(freqs)
+    g = normalize_dos(f, np.atleast_2d(dos))
+    # cumulative trapezoid
+    seg = 0.5 * (g[:, 1:] + g[:, :-1]) * np.diff(f)
+    cum = np.concatenate([np.zeros((len(g), 1)), np.cumsum(seg, axis=1)], axis=1)
+    out = np.empty(len(g))
+    for k in range(len(g)):
+        c = cum[k]
+        if c[-1] <= 0:
+            out[k] = np.nan
+            continue
+        j = int(np.searchsorted(c, quantile * c[-1]))
+        j = min(max(j, 1), len(f) - 1)
+        c0, c1 = c[j - 1], c[j]
+        t = 0.0 if c1 == c0 else (quantile * c[-1] - c0) / (c1 - c0)
+        out[k] = f[j - 1] + t * (f[j] - f[j - 1])
+    return float(out[0]) if np.ndim(dos) == 1 else out
+
+
+def debye_temperature(freqs: ArrayLike, dos: ArrayLike) -> np.ndarray | float:
+    """θ_D = (h/k_B) √(5/3 ⟨ν²⟩) in K (Grimvall's second-moment Debye temperature)."""
+    m2 = _moments(freqs, dos, 2.0)
+    out = H_OVER_KB_K_PER_THZ * np.sqrt(5.0 / 3.0 * np.clip(m2, 0.0, None))
+    return float(out[0]) if np.ndim(dos) == 1 else out
+
+
+def thermal_properties(freqs: ArrayLike, dos: ArrayLike, temperatures: Sequence[float]) -> dict[str, np.ndarray]:
+    """Harmonic C_V and S (J/(K·mol), per mole of atoms) and F (meV/atom) at ``temperatures`` (K).
+
+    ``dos`` (one curve or (n, n_grid)) is rescaled to 3 modes per atom; returns arrays of shape
+    (n, n_T) (or (n_T,) for one curve) under ``"cv"``, ``"entropy"``, ``"free_energy"``.
+    """
+    f = _grid(freqs)
+    T = np.asarray(temperatures, dtype=float)
+    if np.any(T <= 0):
+        raise ValueError("temperatures must be positive (K)")
+    g = np.clip(np.atleast_2d(np.asarray(dos, dtype=float)), 0.0, None)
+    pos = f > 0
+    w = trapezoid_weights(f) * pos
+    area = g @ w
+    g = 3.0 * g / np.where(area > 0, area, 1.0)[:, None]
+    fp = np.where(pos, f, 1.0)
+    x = H_OVER_KB_K_PER_THZ * fp[None, :] / T[:, None]  # (n_T, n_grid)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        em = np.exp(-x)  # e^{-x}, stable for large x
+        cv_k = np.where(x < 700, x * x * em / (1.0 - em) ** 2, 0.0)
+        s_k = np.where(x < 700, x * em / (1.0 - em) - np.log1p(-em), 0.0)
+        f_k = x / 2.0 + np.log1p(-em)
+    cv_k, s_k, f_k = (np.nan_to_num(a) * w[None, :] for a in (cv_k, s_k, f_k))
+    out = {
+        "cv": R_J_PER_K_MOL * g @ cv_k.T,
+        "entropy": R_J_PER_K_MOL * g @ s_k.T,
+        "free_energy": KB_MEV_PER_K * T[None, :] * (g @ f_k.T),
+    }
+    if np.ndim(dos) == 1:
+        out = {k: v[0] for k, v in out.items()}
+    return out
+
+
+def relative_error_percent(ref: ArrayLike, pred: ArrayLike) -> np.ndarray:
+    r = np.asarray(ref, dtype=float)
+    p = np.asarray(pred, dtype=float)
+    return 100.0 * np.abs(p - r) / np.abs(r)
+
+
+def band_mae(ref: ArrayLike, pred: ArrayLike) -> float:
+    """Mean |ν_pred - ν_ref| (THz) over q-points and branches of one band structure (n_q, n_branches)."""
+    r = np.asarray(ref, dtype=float)
+    p = np.asarray(pred, dtype=float)
+    if r.shape != p.shape:
+        raise ValueError(f"band structures of shapes {r.shape} and {p.shape} cannot be compared")
+    return float(np.mean(np.abs(np.sort(p, axis=-1) - np.sort(r, axis=-1))))
+
+
+def imaginary_branches(frequencies: ArrayLike, tol: float = IMAGINARY_TOL_THZ) -> int:
+    """Number of branches whose lowest frequency over the q-points is below ``-tol`` THz."""
+    f = np.atleast_2d(np.asarray(frequencies, dtype=float))
+    if f.size == 0:
+        return 0
+    f = np.sort(f, axis=-1)
+    return int(np.sum(np.nanmin(f, axis=0) < -float(tol)))
+
+
+_POS = (0.0, float("inf"))
+PHONON_METRIC_INFO = (
+    MetricInfo("dos_mse", "DOS MSE", False, "THz⁻²", _POS),
+    MetricInfo("dos_mae", "DOS MAE", False, "THz⁻¹", _POS),
+    MetricInfo("dos_overlap", "DOS spectral overlap", True, None, (0.0, 1.0)),
+    MetricInfo("avg_freq_error", "average frequency error", False, "THz", _POS),
+    MetricInfo("max_freq_error", "maximum frequency error", False, "THz", _POS),
+    MetricInfo("band_mae", "band structure MAE", False, "THz", _POS),
+    MetricInfo("cv_error_100K", "Cv(100 K) error", False, "%", _POS),
+    MetricInfo("cv_error_300K", "Cv(300 K) error", False, "%", _POS),
+    MetricInfo("cv_error_600K", "Cv(600 K) error", False, "%", _POS),
+    MetricInfo("entropy_error_300K", "S(300 K) error", False, "J/(K·mol)", _POS),
+    MetricInfo("free_energy_error_300K", "F(300 K) error", False, "meV/atom", _POS),
+    MetricInfo("debye_temperature_error", "Debye temperature error", False, "K", _POS),
+    MetricInfo("imaginary_branches", "spurious imaginary branches per structure", False, None, _POS),
+    MetricInfo("unstable_fraction", "structures with spurious imaginary modes", False, "%", (0.0, 100.0)),
+)
+for _info in PHONON_METRIC_INFO:
+    register_metric(_info)

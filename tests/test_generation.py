@@ -1,0 +1,560 @@
+"""Crystal generation: CDVAE's metrics on hand-made cases, the fingerprint against matminer, the
+baselines' contract, and jobs end to end (embedded EMT alloys; Perov-5 when its files are here)."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymatgen.core import Composition, Lattice, Structure
+
+from conftest import SMALL_EMT
+from matscibench.metrics import generation as GM
+from matscibench.run.job import run_job
+from matscibench.run.spec import JobSpec, ModelRef, TaskRef
+from matscibench.tasks.registry import get_task
+
+EMT_PARAMS = {"dataset_params": SMALL_EMT, "n_samples": 40, "property_model": None}
+
+
+def nacl(a: float = 5.64) -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def diamond(a: float = 3.567) -> Structure:
+    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(a), ["C"], [[0, 0, 0]])
+
+
+# ----------------------------------------------------------------------------------- validity
+def test_two_atoms_closer_than_half_an_angstrom_are_invalid():
+    s = Structure(Lattice.cubic(5.0), ["Cu", "Cu"], [[0, 0, 0], [0.06, 0, 0]])  # 0.3 Å apart
+    assert GM.min_distance(s.lattice.matrix, s.frac_coords) == pytest.approx(0.3)
+    assert not GM.structure_validity(s)
+    assert GM.structure_validity(Structure(Lattice.cubic(5.0), ["Cu", "Cu"], [[0, 0, 0], [0.11, 0, 0]]))  # 0.55 Å
+    assert GM.structure_validity(nacl())
+
+
+def test_periodic_images_and_tiny_cells_count():
+    # one atom whose own image is 0.4 Å away along a
+    assert not GM.structure_validity(Structure(Lattice.orthorhombic(0.4, 5, 5), ["Cu"], [[0, 0, 0]]))
+    # two atoms close only through the periodic boundary (0.2 Å across the cell face)
+    s = Structure(Lattice.cubic(4.0), ["Cu", "Cu"], [[0.02, 0, 0], [0.97, 0, 0]])
+    assert GM.min_distance(s.lattice.matrix, s.frac_coords) == pytest.approx(0.2)
+    assert not GM.structure_validity(s)
+    # a cell of 0.05 Å³
+    assert not GM.structure_validity(Structure(Lattice.cubic(0.368), ["H"], [[0, 0, 0]]))
+
+
+def test_min_distance_agrees_with_pymatgen_neighbour_lists():
+    """Our shortest distance (periodic images included) against pymatgen's neighbour search, on
+    random cells with random atoms, some of them closer than 0.5 Å."""
+    rng = np.random.default_rng(7)
+    n_invalid = 0
+    for _ in range(40):
+        lat = Lattice.from_parameters(*rng.uniform(2.5, 6.0, 3), *rng.uniform(70, 110, 3))
+        n = int(rng.integers(2, 8))
+        s = Structure(lat, ["Cu"] * n, rng.random((n, 3)))
+        dists = [nb.nn_distance for nbs in s.get_all_neighbors(1.5) for nb in nbs]
+        want = min(dists) if dists else np.inf
+        got = GM.min_distance(s.lattice.matrix, s.frac_coords, cutoff=1.5)
+        assert got == pytest.approx(want, abs=1e-9)
+        assert GM.structure_validity(s) == (not any(d < 0.5 for d in dists))
+        n_invalid += not GM.structure_validity(s)
+    assert 0 < n_invalid < 40  # both outcomes were exercised
+
+
+def test_charge_neutrality_with_electronegativity_balance():
+    assert GM.composition_validity(Composition("NaCl"))
+    assert not GM.composition_validity(Composition("NaCl2"))
+    assert GM.composition_validity(nacl())  # a structure: its reduced formula
+    assert GM.composition_validity(Composition("Fe2O3"))
+    assert GM.composition_validity(Composition("Fe"))  # one element
+    assert GM.composition_validity(Composition("CuAu3"))  # all metals: an alloy
+    assert not GM.composition_validity(Composition("OF3"))  # O would need +3
+    assert not GM.composition_validity(Composition("He2O"))  # no oxidation state for He
+
+
+def _cdvae_smact_validity(elems, counts):
+    """The reference procedure (CDVAE's eval_utils.smact_validity), written against smact."""
+    smact = pytest.importorskip("smact")
+    from smact.screening import pauling_test
+
+    space = smact.element_dictionary(elems)
+    els = [space[e] for e in elems]
+    if len(set(elems)) == 1:
+        return True
+    if all(e in smact.metals for e in elems):
+        return True
+    for ox in itertools.product(*[e.oxidation_states for e in els]):
+        if smact.neutral_ratios(ox, stoichs=[(c,) for c in counts], threshold=max(counts)):
+            if pauling_test(ox, [e.pauling_eneg for e in els]):
+                return True
+    return False
+
+
+def test_composition_validity_agrees_with_the_smact_procedure():
+    rng = np.random.default_rng(0)
+    pool = ["Li", "Na", "K", "Mg", "Ca", "Ba", "Al", "Ga", "Ti", "Fe", "Co", "Ni", "Cu", "Zn", "Sn", "Pb",
+            "B", "C", "N", "O", "F", "S", "Cl", "Br", "I", "P", "Se", "Si"]
+    cases = 0
+    for _ in range(150):
+        k = int(rng.integers(2, 5))
+        elems = tuple(sorted(rng.choice(pool, k, replace=False).tolist()))
+        counts = rng.integers(1, 5, size=k)
+        counts = tuple(int(c) for c in counts // np.gcd.reduce(counts))
+        assert GM.smact_validity(elems, counts) == _cdvae_smact_validity(elems, counts), (elems, counts)
+        cases += 1
+    assert cases == 150
+
+
+def test_density_equals_pymatgen():
+    for s in (nacl(), diamond()):
+        assert GM.density(s) == pytest.approx(float(s.density), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------- coverage
+def test_test_set_scored_against_itself_has_full_coverage():
+    rng = np.random.default_rng(1)
+    sfp, cfp = rng.random((50, 61)), rng.normal(size=(50, 132)) * 10
+    cov = GM.coverage(sfp, cfp, sfp, cfp, 0.2, 4.0)
+    assert cov["cov_recall"] == 1.0 and cov["cov_precision"] == 1.0
+    assert cov["amsd_recall"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_coverage_needs_both_fingerprints_of_one_pair_within_cutoffs():
+    ref_s = np.zeros((2, 61))
+    ref_s[1, 0] = 1.0
+    ref_c = np.zeros((2, 132))
+    ref_c[1, 0] = 10.0
+    # generated 0: structure near ref 0 but composition near ref 1 -> covers nothing
+    # generated 1: both near ref 1 (0.1 and 3.9 away) -> covers ref 1
+    # generated 2: no fingerprint (failed) -> counts in COV-P's denominator only
+    gen_s = np.array([np.zeros(61), ref_s[1] + np.r_[0.1, np.zeros(60)], np.full(61, np.nan)])
+    gen_c = np.array([ref_c[1], ref_c[1] + np.r_[3.9, np.zeros(131)], np.zeros(132)])
+    cov = GM.coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 4.0)
+    assert cov["cov_recall"] == 0.5
+    assert cov["cov_precision"] == pytest.approx(1 / 3)
+
+
+def test_scaler_sets_unknown_composition_values_to_zero():
+    X = np.array([[1.0, np.nan], [3.0, np.nan]])
+    mean, std = GM.fit_scaler(X)
+    Z = GM.scale_compositions(np.array([[2.0, np.nan]]), mean, std)
+    assert Z.tolist() == [[0.0, 0.0]]
+    assert std[1] == 1.0 and mean[1] == 0.0
+
+
+# ----------------------------------------------------------------------------------- EMD
+def test_emd_of_identical_samples_is_zero_and_of_shifted_samples_the_shift():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=500)
+    assert GM.wasserstein_1d(x, x) == 0.0
+    assert GM.wasserstein_1d(x, x + 0.7) == pytest.approx(0.7)
+    assert GM.wasserstein_1d([1, 2, 3], [1, 2, 3, 3]) == pytest.approx(0.25)
+    stats = pytest.importorskip("scipy.stats")
+    y = rng.exponential(size=333)
+    assert GM.wasserstein_1d(x, y) == pytest.approx(stats.wasserstein_distance(x, y), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------------- fingerprints
+def _matminer_fp(s):
+    fp_mod = pytest.importorskip("matminer.featurizers.site.fingerprint")
+    ref = fp_mod.CrystalNNFingerprint.from_preset("ops")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.array([ref.featurize(s, i) for i in range(len(s))]), ref.feature_labels()
+
+
+def test_crystalnn_fingerprint_equals_matminer_on_hand_made_crystals():
+    oxi = nacl()
+    oxi.add_oxidation_state_by_element({"Na": 1, "Cl": -1})
+    bcc = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    rutile = Structure.from_spacegroup("P4_2/mnm", Lattice.tetragonal(4.594, 2.959), ["Ti", "O"],
+                                       [[0, 0, 0], [0.3053, 0.3053, 0]])
+    layered = Structure(Lattice.tetragonal(4.1, 13.8), ["Cs", "I", "I", "I", "Pb"],  # a thin slab: open cells at 7 Å
+                        [[0.5, 0.5, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.5, 0.5, 0.5]])
+    for s in (nacl(), oxi, diamond(), bcc, rutile, layered):
+        want, labels = _matminer_fp(s)
+        assert labels == GM.CRYSTALNN_LABELS
+        got = GM.crystalnn_site_fingerprints(s)
+        np.testing.assert_allclose(got, want, atol=1e-9, err_msg=s.composition.reduced_formula)
+
+
+@pytest.mark.realdata
+def test_crystalnn_fingerprint_equals_matminer_on_real_crystals(shared_data):
+    bcc_col = GM.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
+    for ds, rows in (("perov_5", range(0, 12)), ("carbon_24", range(0, 6))):
+        df = pd.read_csv(shared_data / "cdvae" / ds / "test.csv", nrows=max(rows) + 1)
+        for r in rows:
+            s = Structure.from_str(df.cif[r], fmt="cif")
+            want, _ = _matminer_fp(s)
+            got = GM.crystalnn_site_fingerprints(s)
+            diff = np.abs(got - want)
+            diff[:, bcc_col] = 0  # order-dependent in matminer (see the module docstring)
+            assert diff.max() < 1e-9, (ds, r)
+            np.testing.assert_allclose(GM.crystalnn_fingerprint(s), want.mean(axis=0), atol=0.01)
+
+
+def test_fingerprints_are_cached_by_structure(tmp_path, monkeypatch):
+    cache = GM.FingerprintCache(tmp_path / "fp.sqlite")
+    s1, s2 = nacl(), diamond()
+    a = GM.fingerprints([s1, s2, s1], cache=cache)
+    assert np.array_equal(a[0], a[2]) and not np.array_equal(a[0], a[1])
+    monkeypatch.setattr(GM, "_fingerprint_chunk", lambda items: (_ for _ in ()).throw(AssertionError("recomputed")))
+    b = GM.fingerprints([s2, s1], cache=cache)
+    assert np.array_equal(b, a[[1, 0]])
+    assert GM.structure_key(nacl()) == GM.structure_key(s1) != GM.structure_key(nacl(5.65))
+
+
+def test_failed_fingerprint_is_nan():
+    s = Structure(Lattice.cubic(4.0), ["Cu", "Cu"], [[0, 0, 0], [0, 0, 0]])  # two atoms on one point
+    assert np.isnan(GM.fingerprints([s], cache=False)).all()
+
+
+def test_composition_fingerprint_is_matminers_magpie():
+    mp = pytest.importorskip("matminer.featurizers.composition")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = mp.ElementProperty.from_preset("magpie", impute_nan=False)
+        want = np.array(ref.featurize(Composition("Na4Cl4")), dtype=float)
+    got = GM.composition_fingerprints([nacl()])[0]
+    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+# ----------------------------------------------------------------------------------- matching
+def test_uniqueness_and_novelty_flags():
+    a, b = nacl(), diamond()
+    a_shift = nacl(5.7)  # same structure, other volume: StructureMatcher scales volumes
+    c = Structure(Lattice.cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # CsCl type
+    gen = [a, b, a.copy(), a_shift, c]
+    assert GM.unique_flags(gen).tolist() == [True, True, False, False, True]
+    fp = GM.fingerprints(gen, cache=False)
+    assert GM.unique_flags(gen, fp).tolist() == [True, True, False, False, True]
+    train = [b, nacl(6.0)]
+    assert GM.novel_flags(gen, train).tolist() == [False, False, False, False, True]
+    assert GM.novel_flags(gen, train, fp, GM.fingerprints(train, cache=False)).tolist() == [False, False, False, False, True]
+
+
+def test_reconstruction_rms():
+    s = diamond()
+    moved = s.copy()
+    moved.translate_sites([0], [0.02, 0, 0])
+    other = nacl()
+    rms = GM.reconstruction_rms([s.copy(), moved, other, s.copy()], [s, s, s, s], valid=[True, True, True, False])
+    assert rms[0] == pytest.approx(0.0, abs=1e-8)
+    assert 0 < rms[1] < 0.1
+    assert np.isnan(rms[2]) and np.isnan(rms[3])  # no match; invalid
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    want = StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3).get_rms_dist(moved, s)[0]
+    assert rms[1] == pytest.approx(want, rel=1e-9)
+    # the default matcher's tolerances are tighter: a 25 % longer cell still matches (volumes are
+    # scaled), a 2-atom cell of another element does not
+    assert np.isfinite(GM.reconstruction_rms([diamond(4.46)], [s])[0])
+    assert np.isnan(GM.reconstruction_rms([Structure(Lattice.cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5] * 3])], [s])[0])
+
+
+def test_energy_above_hull_of_hand_made_entries():
+    ref = ["Cu", "Au", "CuAu", "Cu3Au"]
+    e_ref = [0.0, 0.0, -0.10, -0.05]
+    eh = GM.energies_above_hull(["CuAu", "CuAu", "Cu", "CuPt"], [-0.05, -0.12, 0.02, -1.0], ref, e_ref)
+    assert eh[0] == pytest.approx(0.05)
+    assert eh[1] == pytest.approx(-0.02)  # below the hull: a new ground state
+    assert eh[2] == pytest.approx(0.02)
+    assert np.isnan(eh[3])  # Pt has no reference
+
+
+# ----------------------------------------------------------------------------------- baselines
+@pytest.fixture(scope="module")
+def training_structures():
+    return [nacl(), diamond(), Structure(Lattice.cubic(4.05), ["Al"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]),
+            Structure(Lattice.cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])]
+
+
+@pytest.mark.parametrize("name", ["gen_replay", "gen_perturb", "gen_substitute", "gen_pyxtal"])
+def test_baselines_follow_the_contract(name, training_structures):
+    from matscibench.models.registry import build_model
+
+    if name == "gen_pyxtal":
+        pytest.importorskip("pyxtal")
+    m = build_model(name)
+    assert m.input_types == ("generation",)
+    m.fit(training_structures)
+    a, b = m.sample(6, seed=3), m.sample(6, seed=3)
+    assert len(a) == 6
+    for x, y in zip(a, b):
+        assert x is not None and x == y  # seeded
+        assert isinstance(x, Structure)
+    formulas = {s.composition.reduced_formula for s in training_structures}
+    if name == "gen_replay":
+        assert {s.composition.reduced_formula for s in a} <= formulas
+        assert len({GM.structure_key(s) for s in a[:4]}) == 4  # all training structures before repeats
+    if name == "gen_perturb":
+        assert not any(GM.structure_key(s) in {GM.structure_key(t) for t in training_structures} for s in a)
+        assert len(m.reconstruct(training_structures)) == len(training_structures)
+    if name == "gen_substitute":
+        changed = [s for s in a if s.composition.reduced_formula not in formulas]
+        assert changed  # one element swapped
+    if name == "gen_pyxtal":
+        for s in a:
+            assert s.composition.reduced_formula in formulas
+
+
+# ----------------------------------------------------------------------------------- jobs
+def _spec(task: str, model: str, params: dict, seed: int = 0) -> JobSpec:
+    t = get_task(task, **params)
+    return JobSpec(run_id="t", task=TaskRef(task, params), model=ModelRef(model, model, {}), fold=0, seed=seed,
+                   dataset_checksum=t.dataset_checksum(), options={})
+
+
+@pytest.fixture(scope="module")
+def emt_jobs(small_emt):
+    params = dict(EMT_PARAMS)
+    return {m: run_job(_spec("gen_emt_alloys", m, params)) for m in ("gen_replay", "gen_perturb")}
+
+
+def test_emt_generation_job_end_to_end(emt_jobs):
+    task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    replay, perturb = emt_jobs["gen_replay"], emt_jobs["gen_perturb"]
+    assert replay.status == "ok", replay.traceback
+    assert perturb.status == "ok", perturb.traceback
+    r = replay.metrics
+    assert r["novelty"] == 0.0 and r["un_rate"] == 0.0 and r["sun_rate"] == 0.0
+    assert r["validity"] == 1.0 and r["struct_validity"] == 1.0  # relaxed EMT alloys
+    assert "match_rate" not in r  # no reconstruct()
+    p = perturb.metrics
+    assert 0 <= p["match_rate"] <= 1 and "recon_rmse" in p
+    for res in (replay, perturb):
+        assert task.rescore(res.predictions) == res.metrics
+        kinds = res.predictions["kind"].value_counts().to_dict()
+        assert kinds["generated"] == 40 and kinds["reference"] == res.info["n_test"]
+        for k in ("fit.wall_s", "predict.wall_s", "metrics.wall_s", "metrics/fingerprint.wall_s",
+                  "predict.throughput_structures_per_s", "metrics.throughput_structures_per_s", "job.peak_rss_MiB"):
+            assert np.isfinite(res.costs[k]), k
+        assert res.info["dataset_checksum"] and res.info["split_hash"]
+    # what the driver stores (Parquet) re-scores to the same numbers
+    import io
+
+    buf = io.BytesIO()
+    replay.predictions.to_parquet(buf)
+    assert task.rescore(pd.read_parquet(io.BytesIO(buf.getvalue()))) == replay.metrics
+    # the generated crystals can be rebuilt from the predictions
+    from matscibench.tasks.generation import structures_from_predictions
+
+    rebuilt = structures_from_predictions(replay.predictions)
+    assert len(rebuilt) == 40 and all(s is not None for s in rebuilt)
+
+
+def _emt_parts(res):
+    """(task, training structures, training targets, reference structures, generated structures,
+    generated rows) of an EMT generation job."""
+    from matscibench.tasks.generation import structures_from_predictions
+
+    task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    train, train_t, _, test, _, _, *_ = task.load_split()
+    gen_rows = res.predictions[res.predictions["kind"] == "generated"].reset_index(drop=True)
+    return task, train, train_t, test, structures_from_predictions(res.predictions), gen_rows
+
+
+def test_emt_job_validity_and_property_emds_equal_independent_computations(emt_jobs):
+    """Validity from pymatgen's neighbour lists; the EMDs from scipy on pymatgen densities and
+    element counts of the crystals the job sampled for them, against the whole test half."""
+    stats = pytest.importorskip("scipy.stats")
+    res = emt_jobs["gen_perturb"]
+    _, _, _, test, gen, rows = _emt_parts(res)
+    close = [any(nb.nn_distance < 0.5 for nbs in g.get_all_neighbors(0.5) for nb in nbs) for g in gen]
+    assert res.metrics["struct_validity"] == pytest.approx(1 - np.mean(close))
+    assert res.metrics["comp_validity"] == 1.0  # alloys of EMT metals only
+    picked = [g for g, flag in zip(gen, rows["in_property_sample"]) if flag]
+    assert len(picked) == min(40, 1000)  # every valid crystal when fewer than n_property_samples
+    want_rho = stats.wasserstein_distance([float(g.density) for g in picked], [float(t.density) for t in test])
+    want_el = stats.wasserstein_distance([len(g.composition.elements) for g in picked],
+                                         [len(t.composition.elements) for t in test])
+    assert res.metrics["density_emd"] == pytest.approx(want_rho, rel=1e-9)
+    assert res.metrics["n_elements_emd"] == pytest.approx(want_el, rel=1e-9, abs=1e-12)
+    assert res.metrics["density_emd"] > 0
+
+
+def test_emt_job_reconstruction_equals_structure_matcher(emt_jobs):
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from matscibench.tasks.generation import structures_from_predictions
+
+    res = emt_jobs["gen_perturb"]
+    _, _, _, test, _, _ = _emt_parts(res)
+    recon = structures_from_predictions(res.predictions, kind="reconstruction")
+    assert len(recon) == len(test)
+    sm = StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rms = [sm.get_rms_dist(r, t) for r, t in zip(recon, test)]
+    matched = [r[0] for r in rms if r is not None]
+    assert res.metrics["match_rate"] == pytest.approx(len(matched) / len(test))
+    assert res.metrics["recon_rmse"] == pytest.approx(np.mean(matched), rel=1e-9)
+    assert 0 < res.metrics["match_rate"] <= 1 and res.metrics["recon_rmse"] > 0
+
+
+def test_emt_stability_equals_an_independent_hull(emt_jobs):
+    """Replayed training crystals: energy above the hull of the training half's formation
+    energies with the pure elements at 0 (pymatgen PhaseDiagram), independent of the job's
+    relaxation; the crystals on the hull count as stable."""
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+
+    res = emt_jobs["gen_replay"]
+    _, train, train_t, _, gen, rows = _emt_parts(res)
+    e_form = train_t["formation_energy_per_atom"].to_numpy(float)
+    elements = sorted({el.symbol for t in train for el in t.composition.elements})
+    pd_ = PhaseDiagram([PDEntry(t.composition, e * len(t)) for t, e in zip(train, e_form)]
+                       + [PDEntry(Composition(el), 0.0) for el in elements])
+    index = {GM.structure_key(t): j for j, t in enumerate(train)}
+    want = []
+    for g in gen:
+        j = index[GM.structure_key(g)]
+        want.append(pd_.get_e_above_hull(PDEntry(g.composition, e_form[j] * len(g)), allow_negative=True))
+    np.testing.assert_allclose(rows["e_above_hull"].to_numpy(float), want, atol=1e-4)
+    stable = np.asarray(want) <= 0.1 + 1e-4
+    assert res.metrics["stable_fraction"] == pytest.approx(stable.mean())
+    assert 0 < res.metrics["stable_fraction"] < 1  # some replayed crystals lie on the hull
+    assert res.metrics["sun_rate"] == 0.0  # none is novel
+
+
+def test_sun_rate_counts_crystals_that_are_stable_unique_novel_and_valid(emt_jobs):
+    """S.U.N. on hand-set flags: 40 checked crystals, 7 with all four flags, the others each
+    missing exactly one (8 not stable, 8 not unique, 8 not novel, 9 not valid)."""
+    res = emt_jobs["gen_perturb"]
+    task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    pred = res.predictions.copy()
+    gen = np.nonzero((pred["kind"] == "generated").to_numpy())[0]
+    assert len(gen) == 40
+    flags = {c: np.ones(40) for c in ("stable", "unique", "novel", "valid")}
+    for k, col in enumerate(("stable", "unique", "novel", "valid")):
+        flags[col][7 + 8 * k: 15 + 8 * k] = 0
+    flags["valid"][39] = 0
+    for col, v in flags.items():
+        pred.loc[pred.index[gen], col] = v.astype(bool) if col == "valid" else v
+    m = task.score(pred)
+    assert m["sun_rate"] == pytest.approx(7 / 40)
+    assert m["stable_fraction"] == pytest.approx(32 / 40)
+    assert m["uniqueness"] == pytest.approx(32 / 40) and m["novelty"] == pytest.approx(32 / 40)
+    assert m["un_rate"] == pytest.approx(24 / 40)
+    # a row not checked (NaN flags) leaves every rate's denominator
+    pred.loc[pred.index[gen[:7]], ["unique", "novel", "stable"]] = np.nan
+    assert task.score(pred)["sun_rate"] == 0.0
+
+
+class _ReferenceReplay:
+    """A 'generator' that returns the test half of the EMT task: what the test set scores against itself."""
+
+    input_types = ("generation",)
+
+    def fit(self, structures):
+        self.test_ = get_task("gen_emt_alloys", **EMT_PARAMS).load_split()[3]
+
+    def sample(self, n, seed):
+        assert n == len(self.test_)
+        return [s.copy() for s in self.test_]
+
+
+def test_the_test_set_scored_against_itself_through_a_job(small_emt):
+    params = {**EMT_PARAMS, "n_samples": 60, "potential": None}
+    res = run_job(_spec("gen_emt_alloys", "test_generation:_ReferenceReplay", params))
+    assert res.status == "ok", res.traceback
+    m = res.metrics
+    assert res.info["n_test"] == 60
+    assert m["cov_recall"] == 1.0 and m["cov_precision"] == 1.0
+    assert m["density_emd"] == pytest.approx(0.0, abs=1e-12) and m["n_elements_emd"] == 0.0
+    assert m["uniqueness"] == 1.0  # the dataset holds no duplicates
+
+
+def test_replay_of_the_test_set_covers_it_fully(small_emt):
+    """The task scored with its own reference as the generated set: COV-R = COV-P = 1."""
+    task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    train, _, _, test, *_ = task.load_split()
+    sfp = GM.fingerprints(test, cache=False)
+    cfp = GM.composition_fingerprints(test)
+    mean, std = GM.fit_scaler(GM.composition_fingerprints(train))
+    z = GM.scale_compositions(cfp, mean, std)
+    cov = GM.coverage(sfp, z, sfp, z, task.struct_cutoff, task.comp_cutoff)
+    assert cov["cov_recall"] == 1.0 and cov["cov_precision"] == 1.0
+
+
+def test_a_fixed_composition_scaler_from_a_file(tmp_path, small_emt):
+    import json
+
+    path = tmp_path / "scaler.json"
+    path.write_text(json.dumps({"mean": [0.0] * 132, "std": [2.0] * 132}))
+    task = get_task("gen_emt_alloys", **EMT_PARAMS, composition_scaler=str(path))
+    mean, std = task._scaler([])
+    assert mean.tolist() == [0.0] * 132 and std.tolist() == [2.0] * 132
+    bad = get_task("gen_emt_alloys", **EMT_PARAMS, composition_scaler=str(tmp_path / "missing.npz"))
+    with pytest.raises(FileNotFoundError):
+        bad._scaler([])
+
+
+def test_generators_and_property_models_are_not_applicable_to_each_other(small_emt):
+    from matscibench.models.featurized import FeaturizedModel
+    from matscibench.models.generators import TrainingReplay
+
+    gen_task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    prop_task = get_task("emt_formation_energy", dataset_params=SMALL_EMT)
+    assert "generator" in gen_task.incompatibility(FeaturizedModel())
+    assert gen_task.incompatibility(TrainingReplay()) is None
+    assert prop_task.incompatibility(TrainingReplay()) is not None
+    res = run_job(_spec("gen_emt_alloys", "magpie_rf", EMT_PARAMS))
+    assert res.status == "skipped"
+
+
+class _ShortGenerator:
+    input_types = ("generation",)
+
+    def fit(self, structures):
+        self.s = structures[0]
+
+    def sample(self, n, seed):
+        return [self.s] * (n - 1)
+
+
+def test_a_generator_that_returns_too_few_crystals_fails_with_the_reason(small_emt):
+    spec = _spec("gen_emt_alloys", "test_generation:_ShortGenerator", EMT_PARAMS)
+    res = run_job(spec)
+    assert res.status == "failed"
+    assert "returned 39 items; expected 40" in res.error_message
+
+
+@pytest.mark.realdata
+def test_perov5_generation_job(shared_data):
+    params = {"n_samples": 60, "max_reference": 150, "property_model": None, "n_match_samples": 30}
+    task = get_task("gen_perov5_val", **params)
+    res = run_job(_spec("gen_perov5_val", "gen_replay", params))
+    assert res.status == "ok", res.traceback
+    m = res.metrics
+    assert m["novelty"] == 0.0 and 0.9 <= m["validity"] <= 1.0
+    assert 0 <= m["cov_recall"] <= 1 and 0 <= m["cov_precision"] <= 1
+    assert res.info["train_split"] == "val" and res.info["n_test"] == 150
+    assert task.rescore(res.predictions) == m
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("dataset", ["perov_5", "carbon_24"])
+def test_real_test_set_scored_against_itself_has_full_coverage(shared_data, dataset):
+    """300 test crystals of Perov-5 / Carbon-24 as the generated set and as the reference, with
+    CDVAE's cut-offs and the validation split's composition scaler: COV-R = COV-P = 1; and the
+    same crystals against the other test crystals cover less (the metric can fail)."""
+    df = pd.read_csv(shared_data / "cdvae" / dataset / "test.csv", nrows=600)
+    val = pd.read_csv(shared_data / "cdvae" / dataset / "val.csv", nrows=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        crystals = [Structure.from_str(c, fmt="cif") for c in df.cif]
+        train = [Structure.from_str(c, fmt="cif") for c in val.cif]
+    a, b = crystals[:300], crystals[300:]
+    mean, std = GM.fit_scaler(GM.composition_fingerprints(train))
+    sfp_a, sfp_b = GM.fingerprints(a, cache=False), GM.fingerprints(b, cache=False)
+    z_a = GM.scale_compositions(GM.composition_fingerprints(a), mean, std)
+    z_b = GM.scale_compositions(GM.composition_fingerprints(b), mean, std)
+    cut = GM.COV_CUTOFFS[dataset]
+    cov = GM.coverage(sfp_a, z_a, sfp_a, z_a, *cut)
+    assert cov["cov_recall"] == 1.0 and cov["cov_precision"] == 1.0
+    other = GM.coverage(sfp_b, z_b, sfp_a, z_a, *cut)
+    assert other["cov_recall"] < 1.0
