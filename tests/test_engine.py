@@ -186,6 +186,22 @@ def test_plan_changes_with_the_data(small_emt):
     assert len({j.key for j in a.jobs}) == len(a.jobs)  # keys are unique
 
 
+def test_tasks_name_their_own_models_and_folds(small_emt):
+    tasks = [
+        {"name": "emt_formation_energy", "params": TASK_PARAMS, "models": ["dummy"], "folds": [2]},
+        {"name": "emt_is_stable", "params": TASK_PARAMS},
+    ]
+    plan = plan_suite(_suite(tasks=tasks))
+    pairs = sorted((j.task.name, j.model.label, j.fold) for j in plan.jobs)
+    assert [p for p in pairs if p[0] == "emt_formation_energy"] == [("emt_formation_energy", "dummy", 2)]
+    others = {(m, f) for t, m, f in pairs if t == "emt_is_stable"}
+    assert others == {(m, f) for m in ("dummy", "magpie_rf", "nan-model", "crasher") for f in (0, 1)}
+    from matscibench.errors import SuiteError
+
+    with pytest.raises((ValueError, SuiteError), match="does not list"):
+        _suite(tasks=[{"name": "emt_is_stable", "models": ["no-such-model"]}])
+
+
 def test_job_spec_round_trips_through_its_dict():
     spec = _spec("magpie_rf", fold=2)
     d = spec.as_dict()

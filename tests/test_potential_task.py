@@ -82,3 +82,34 @@ def test_incompatible_elements_are_named():
     t.prepare()
     assert "no parameters for" in t.incompatibility(EMTRef()) or t.incompatibility(EMTRef()) is None
     assert "not an ASE calculator" in t.incompatibility(object())
+
+
+def test_report_puts_errors_stability_and_cost_side_by_side():
+    import numpy as np
+
+    import matscibench.tasks.potential  # noqa: F401 - registers the family's table and cost columns
+    from matscibench.cost.stats import summarize
+    from matscibench.report.aggregate import ModelRow, TaskReport
+    from matscibench.report.render import _task_markdown
+
+    row = ModelRow("lin", 1, 0, 0)
+    row.metrics = {m: summarize(np.array([v]), "accuracy") for m, v in
+                   {"force_mae": 12.5, "energy_mae": 0.75, "md_stable_time": 0.8, "force_angle_error": 3.25}.items()}
+    row.costs = {"predict.ms_per_call": summarize(np.array([4.0, 6.0, 5.0]), "time"),
+                 "md.ns_per_day": summarize(np.array([2.0, 4.0]), "rate"),
+                 "scaling.exponent": summarize(np.array([1.125]), "cost")}
+    t = TaskReport("emt_metals_forces", "", "meV/Å", ["force_mae", "energy_mae", "force_angle_error", "md_stable_time"],
+                   50.0, [row], family="potential")
+    md = "\n".join(_task_markdown(t))
+    table = md.split("Errors, stability and cost side by side")[1].split("\n\n")[1]
+    header, _, line = table.splitlines()[:3]
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    vals = dict(zip(cols, [c.strip() for c in line.strip("|").split("|")]))
+    assert vals["force MAE (meV/Å)"] == "12.5" and vals["energy MAE (meV/atom)"] == "0.75"
+    assert vals["MD stable time (ps)"] == "0.8"
+    assert vals["energy+forces call (ms)"] == "5"  # the median
+    assert vals["MD (ns/day)"] == "2.667"  # the harmonic mean of 2 and 4
+    assert vals["time ∝ N^x, x"] == "1.125"
+    # a family without such a table gets none
+    t2 = TaskReport("x", "", None, ["force_mae"], None, [row], family="property")
+    assert "side by side" not in "\n".join(_task_markdown(t2))

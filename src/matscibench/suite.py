@@ -19,9 +19,18 @@ Example (``my_suite.toml``)::
     name = "perov5_formation_energy"
     optional = true        # skipped, with a notice, when its data is not available offline
 
+    [[tasks]]
+    name = "xrd_crystal_system"
+    params = { max_test = 100 }     # passed to the task
+    models = ["xrd_rf"]    # this task runs these of the suite's models (default: all that fit)
+    folds = [0]            # overrides the suite's folds for this task
+
     [[models]]
     name = "magpie_rf"
     params = { estimator_params = { n_estimators = 300 } }
+
+    [[models]]
+    name = "xrd_rf"
 
     [[models]]
     label = "my-ridge"
@@ -57,6 +66,16 @@ class TaskEntry(BaseModel):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
     optional: bool = False
+    #: the suite's models (by label) this task runs; None: all of them that fit the task. A suite
+    #: spanning families names them per task instead of planning every task x model pair.
+    models: list[str] | None = None
+    #: folds of this task, overriding the suite's ``folds``
+    folds: list[int] | Literal["all"] | None = None
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _one_model(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
 
 class ModelSpec(BaseModel):
@@ -114,7 +133,23 @@ class Suite(BaseModel):
             raise ValueError(f"model labels must be unique; repeated: {sorted(dup)} (give each a 'label')")
         if isinstance(self.folds, list) and any(f < 0 for f in self.folds):
             raise ValueError("fold indices start at 0")
+        for t in self.tasks:
+            unknown = [m for m in (t.models or []) if m not in labels]
+            if unknown:
+                raise ValueError(f"task {t.name!r} names models {unknown} that the suite does not list; "
+                                 f"the suite's models: {labels}")
+            if isinstance(t.folds, list) and any(f < 0 for f in t.folds):
+                raise ValueError(f"task {t.name!r}: fold indices start at 0")
         return self
+
+    def models_for(self, task: TaskEntry) -> list[ModelSpec]:
+        """The models a task entry runs (its own list, else all of the suite's)."""
+        if task.models is None:
+            return list(self.models)
+        return [m for m in self.models if m.display in task.models]
+
+    def folds_for(self, task: TaskEntry) -> list[int] | Literal["all"]:
+        return self.folds if task.folds is None else task.folds
 
     @property
     def seeds(self) -> list[int]:

@@ -225,8 +225,9 @@ def referenced_energies(
     Those μ are fitted by least squares, ``E_pred - N·y_true ≈ counts @ μ``, on the cells of the
     other folds (``n_folds`` seeded folds) and removed from each held-out cell:
     ``(E_pred - counts @ μ) / N`` (eV/atom). Cells with an element no other fold contains are NaN.
-    For a single element this only removes a constant per atom (ranking unchanged). For a model
-    whose energies are DFT's plus any per-element offsets, the result equals ``y_true``.
+    With a single element there is one constant to fit and nothing to overfit: it is fitted on
+    all cells (the ranking is the raw one). For a model whose energies are DFT's plus any
+    per-element offsets, the result equals ``y_true``.
 
     ``e_pred`` (n,) total energies eV; ``counts`` (n, elements) atoms of each element;
     ``y_true`` (n,) DFT energies per atom (eV/atom).
@@ -235,6 +236,8 @@ def referenced_energies(
     c = np.asarray(counts, dtype=float).reshape(len(e), -1)
     y = np.asarray(y_true, dtype=float).ravel()
     n = c.sum(axis=1)
+    if c.shape[1] == 1:
+        return (e - n * np.mean((e - n * y) / n)) / n
     out = np.full(len(e), np.nan)
     fold = np.random.default_rng(seed).permutation(len(e)) % max(2, int(n_folds))
     for k in np.unique(fold):

@@ -20,7 +20,8 @@ from matscibench.cost.stats import Summary, summarize
 from matscibench.metrics import METRICS
 from matscibench.store import Store
 
-__all__ = ["CostColumn", "COST_COLUMNS", "register_cost_column", "ModelRow", "TaskReport", "RunReport", "aggregate_run"]
+__all__ = ["CostColumn", "COST_COLUMNS", "register_cost_column", "Glance", "FAMILY_GLANCE", "register_glance", "ModelRow",
+           "TaskReport", "RunReport", "aggregate_run"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,26 @@ def register_cost_column(col: CostColumn, after: str | None = None) -> CostColum
     idx = next((i + 1 for i, c in enumerate(COST_COLUMNS) if c.key == after), len(COST_COLUMNS))
     COST_COLUMNS.insert(idx, col)
     return col
+
+
+@dataclass(frozen=True)
+class Glance:
+    """A family's headline columns, shown in one table: accuracy metrics and costs side by side
+    (e.g. potentials: errors, MD stability, cost of a call and of MD, scaling exponent)."""
+
+    title: str
+    metrics: tuple[str, ...]
+    costs: tuple[str, ...]
+
+
+#: family -> its side-by-side table (families without one get the accuracy and cost tables only)
+FAMILY_GLANCE: dict[str, Glance] = {}
+
+
+def register_glance(family: str, glance: Glance) -> Glance:
+    """Give a family a side-by-side table in the reports (Markdown, HTML leaderboard, console)."""
+    FAMILY_GLANCE[family] = glance
+    return glance
 
 
 @dataclass
@@ -107,6 +128,18 @@ class TaskReport:
     @property
     def primary(self) -> str:
         return self.metrics[0]
+
+    def glance(self) -> tuple[str, list[str], list[CostColumn]] | None:
+        """(title, metrics, cost columns) of the family's side-by-side table, restricted to what this
+        task measures and its jobs recorded; None when the family has none."""
+        g = FAMILY_GLANCE.get(self.family)
+        if g is None:
+            return None
+        metrics = [m for m in g.metrics if m in self.metrics]
+        by_key = {c.key: c for c in COST_COLUMNS}
+        costs = [by_key[k] for k in g.costs if k in by_key and (any(k in r.costs for r in self.rows) or
+                 (k == "train.time_to_target_s" and self.target is not None))]
+        return (g.title, metrics, costs) if metrics or costs else None
 
 
 @dataclass

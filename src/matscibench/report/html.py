@@ -331,7 +331,9 @@ def _leaderboard(t: TaskReport, styles: dict[str, tuple[str, str]]) -> str:
     rows = [r for r in t.rows if not r.not_applicable]
     if not rows:
         return '<p class="note">No model could run on this task.</p>'
-    cols = [c for c in COST_COLUMNS if c.key in KEY_COSTS and (any(c.key in r.costs for r in rows) or
+    glance = t.glance()  # a family's headline costs join the leaderboard (e.g. MD ns/day, scaling)
+    keys = set(KEY_COSTS) | ({c.key for c in glance[2]} if glance else set())
+    cols = [c for c in COST_COLUMNS if c.key in keys and (any(c.key in r.costs for r in rows) or
             (c.key == "train.time_to_target_s" and t.target is not None))]
     if t.target is None:
         cols = [c for c in cols if c.key != "train.time_to_target_s"]

@@ -58,10 +58,22 @@ def _task_markdown(t: TaskReport) -> list[str]:
 
         op = "≥" if METRICS[t.primary].higher_is_better else "≤"
         out += [f"Time to target: first time the {t.metric_label(t.primary)} reaches {op} {fmt_value(t.target)}.", ""]
+    rows = [r for r in t.rows if not r.not_applicable]
+    glance = t.glance()
+    if glance and rows:
+        title, g_metrics, g_costs = glance
+        out += [f"{title} (accuracy: mean; times: median; rates: harmonic mean):", ""]
+        header = ["model"] + [t.metric_label(m) for m in g_metrics] + [c.label for c in g_costs]
+        out += ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+        for r in rows:
+            cells = [r.model] + [fmt_summary(r.metrics.get(m), with_ci=False) for m in g_metrics]
+            cells += [_ttt_cell(t, r) if c.key == "train.time_to_target_s" else fmt_summary(r.costs.get(c.key), with_ci=False)
+                      for c in g_costs]
+            out.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+        out.append("")
     out += ["Accuracy (mean over folds and repeats, [95 % CI]):", ""]
     header = ["model", "jobs ok/failed"] + [t.metric_label(m) for m in t.metrics]
     out += ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
-    rows = [r for r in t.rows if not r.not_applicable]
     na = [r for r in t.rows if r.not_applicable]
     for r in rows:
         cells = [r.model, f"{r.n_ok}/{r.n_failed}" + (f" (+{r.n_skipped} skipped)" if r.n_skipped else "")]
@@ -160,8 +172,10 @@ def console_tables(rep: RunReport):
         for m in t.metrics:
             tab.add_row(escape(t.metric_label(m)), *[_pm(r.metrics.get(m)) for r in rows])
         tab.add_section()
+        glance = t.glance()
+        g_keys = {c.key for c in glance[2]} if glance else set()
         for c in COST_COLUMNS:
-            if not c.console:
+            if not c.console and c.key not in g_keys:
                 continue
             if c.key == "train.time_to_target_s":
                 if t.target is None:
@@ -176,7 +190,7 @@ def console_tables(rep: RunReport):
                 continue
             if not any(c.key in r.costs for r in rows):
                 continue
-            tab.add_row(escape(c.console), *[fmt_summary(r.costs.get(c.key), with_ci=False) for r in rows])
+            tab.add_row(escape(c.console or c.label), *[fmt_summary(r.costs.get(c.key), with_ci=False) for r in rows])
         out.append(tab)
         for r in t.rows:
             if r.not_applicable:

@@ -96,14 +96,14 @@ def plan_suite(
             raise
         tasks.append((entry, task))
     rid = run_id or suite.default_run_id(checksums)
-    folds_opt = suite.folds
     options = {"threads": threads, **suite.options}
     jobs: list[JobSpec] = []
     incompatible: list[tuple[JobSpec, str]] = []
     for entry, task in tasks:
         n = task.n_folds()
+        folds_opt = suite.folds_for(entry)
         folds = list(range(n)) if folds_opt == "all" else [f for f in folds_opt if f < n]
-        for mspec in suite.models:
+        for mspec in suite.models_for(entry):
             try:
                 reason = task.incompatibility(build_model(mspec.name, mspec.params))
             except RegistryError as exc:
