@@ -493,6 +493,15 @@ def test_a_fixed_composition_scaler_from_a_file(tmp_path, small_emt):
         bad._scaler([])
 
 
+def test_suite_files_switch_the_property_model_and_potential_off_with_none():
+    """TOML has no null: the string "none" stands for None (fewer metrics, no model is built)."""
+    on = get_task("gen_emt_alloys", **EMT_PARAMS)
+    off = get_task("gen_emt_alloys", **{**EMT_PARAMS, "property_model": "none", "potential": "None"})
+    assert off.property_model is None and off.potential is None
+    assert "stable_fraction" in on.metrics and "sun_rate" in on.metrics
+    assert not {"property_emd", "stable_fraction", "sun_rate"} & set(off.metrics)
+
+
 def test_generators_and_property_models_are_not_applicable_to_each_other(small_emt):
     from matscibench.models.featurized import FeaturizedModel
     from matscibench.models.generators import TrainingReplay

@@ -34,7 +34,7 @@ import pandas as pd
 
 from matscibench.errors import ModelOutputError
 from matscibench.metrics import generation as GM
-from matscibench.report.aggregate import CostColumn, register_cost_column
+from matscibench.report.aggregate import CostColumn, Glance, register_cost_column, register_glance
 from matscibench.tasks.base import JobContext, Task, TaskOutput
 
 __all__ = ["GenerationTask", "GENERATION_DATASETS", "register_tasks"]
@@ -48,6 +48,15 @@ for _col, _after in (
     (CostColumn("metrics/stability.wall_s", "relaxation + hull (s)", "time"), "metrics/match.wall_s"),
 ):
     register_cost_column(_col, after=_after)
+
+# the reports' side-by-side table: CDVAE's headline metrics, newness, and what sampling and scoring cost
+# ("inference (structures/s)" is the sampling throughput of a generator)
+register_glance("generation", Glance(
+    "Validity, coverage, newness and cost side by side",
+    ("validity", "cov_recall", "cov_precision", "density_emd", "property_emd", "un_rate", "sun_rate", "match_rate"),
+    ("train.total_s", "predict.throughput_structures_per_s", "metrics.wall_s", "metrics/fingerprint.wall_s",
+     "metrics/stability.wall_s", "job.peak_rss_MiB"),
+))
 
 #: dataset -> (property target for the property EMD, coverage cut-offs)
 GENERATION_DATASETS: dict[str, dict[str, Any]] = {
@@ -113,14 +122,14 @@ class GenerationTask(Task):
     n_property_samples: valid crystals drawn (seeded) for the property EMDs (CDVAE: 1,000).
     property_model, property_model_params: a registered property model (e.g. ``"sitestats_gbm"``)
         fitted on the training set's ``property_target`` to predict the property of generated
-        and test crystals for ``property_emd``; None: no property EMD.
+        and test crystals for ``property_emd``; None (``"none"`` in a suite file): no property EMD.
     n_match_samples: generated crystals (a seeded subset) checked for uniqueness, novelty and
         stability (StructureMatcher and relaxations are the expensive part); None: all.
     match_candidates: per crystal, at most this many same-formula crystals (nearest by structure
         fingerprint) are compared with ``StructureMatcher``; match_fp_tol: and only those within
         this fingerprint distance.
     potential: ``"emt"`` (ASE's EMT), a registered potential model or an import path of an ASE
-        calculator; enables stability and S.U.N.; hull_reference: ``"relax"`` (relax the training
+        calculator (``"none"``: no stability); enables stability and S.U.N.; hull_reference: ``"relax"`` (relax the training
         crystals with the potential) or a target column with their energies per atom (eV/atom)
         computed with that same potential (with ``potential="emt"`` the relaxed pure EMT
         elements end the hull too); stability_threshold: eV/atom above the hull counted as
@@ -169,6 +178,9 @@ class GenerationTask(Task):
         description: str = "",
         citation: str = "",
     ) -> None:
+        # TOML has no null: "none" or "" switches the property model or the potential off
+        property_model, potential = (None if isinstance(v, str) and v.strip().lower() in ("", "none") else v
+                                     for v in (property_model, potential))
         if dataset not in GENERATION_DATASETS:
             raise ValueError(f"unknown generation dataset {dataset!r}; known: {', '.join(GENERATION_DATASETS)}")
         self.name = name
