@@ -314,8 +314,8 @@ def _gamma_frequencies(calc, numbers, cell, frac, P, delta=0.01):
     sc = make_supercell(unit, np.asarray(P, dtype=int))
     n = len(unit)
     # which unit-cell atom each supercell atom is an image of, and one home image per atom
-    d = np.linalg.solve(np.asarray(cell, float).T, (sc.positions[:, None, :] - unit.positions[None, :, :]).transpose(2, 0, 1).reshape(3, -1))
-    d = d.reshape(3, len(sc), n)
+    diff = (sc.positions[:, None, :] - unit.positions[None, :, :]).transpose(2, 0, 1).reshape(3, -1)
+    d = np.linalg.solve(np.asarray(cell, float).T, diff).reshape(3, len(sc), n)  # in unit-cell fractions
     is_image = np.all(np.abs(d - np.round(d)) < 1e-6, axis=0)
     owner = np.argmax(is_image, axis=1)
     assert is_image.sum(axis=1).tolist() == [1] * len(sc)
