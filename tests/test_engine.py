@@ -202,6 +202,35 @@ def test_tasks_name_their_own_models_and_folds(small_emt):
         _suite(tasks=[{"name": "emt_is_stable", "models": ["no-such-model"]}])
 
 
+def test_optional_model_that_cannot_be_built_is_left_out(small_emt):
+    models = ["dummy", {"name": "no_such_package.models:Model", "label": "absent", "optional": True}]
+    plan = plan_suite(_suite(models=models, tasks=[{"name": "emt_is_stable", "params": TASK_PARAMS}]))
+    assert {j.model.label for j in plan.jobs} == {"dummy"}
+    assert [n for n, _ in plan.dropped_tasks] == ["model absent"]
+    assert "no_such_package" in plan.dropped_tasks[0][1]
+    from matscibench.errors import SuiteError
+
+    with pytest.raises(SuiteError, match="no_such_package"):
+        plan_suite(_suite(models=["dummy", {"name": "no_such_package.models:Model", "label": "absent"}]))
+
+
+def test_jobs_are_started_longest_first_from_past_timings(finished_run):
+    from matscibench.run.driver import longest_first
+
+    out, _ = finished_run
+    store = Store(out / "results.sqlite")
+    past = store.past_wall_times()
+    jobs = store.jobs_frame(store.list_runs().run_id.iloc[0])
+    ok = jobs[jobs.status == "ok"]
+    for (task, model), grp in ok.groupby(["task", "model"]):
+        assert past[(task, model)] == pytest.approx(float(np.median(grp.wall_s)))
+    assert ("emt_is_stable", "crasher") not in past  # failed jobs carry no timing
+    specs = [_spec("dummy"), _spec("magpie_rf"), _spec("dummy", fold=1), _spec("new-model", label="unseen")]
+    fake = {("emt_formation_energy", "dummy"): 1.0, ("emt_formation_energy", "magpie_rf"): 5.0}
+    order = [(j.model.label, j.fold) for j in longest_first(specs, fake)]
+    assert order == [("unseen", 0), ("magpie_rf", 0), ("dummy", 0), ("dummy", 1)]
+
+
 def test_job_spec_round_trips_through_its_dict():
     spec = _spec("magpie_rf", fold=2)
     d = spec.as_dict()

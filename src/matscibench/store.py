@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Column,
@@ -327,6 +328,23 @@ class Store:
         def op() -> set[str]:
             with self.engine.connect() as conn:
                 return {r[0] for r in conn.execute(select(jobs.c.key).where(jobs.c.run_id == run_id))}
+
+        return self._retry(op)
+
+    def past_wall_times(self, limit: int = 20000) -> dict[tuple[str, str], float]:
+        """Median wall time (s) of finished jobs per (task, model label), over the newest
+        ``limit`` jobs of every run in this store: how long a job is likely to take."""
+
+        def op() -> dict[tuple[str, str], float]:
+            q = (select(jobs.c.task, jobs.c.model, jobs.c.wall_s)
+                 .where(jobs.c.status == "ok", jobs.c.wall_s.is_not(None))
+                 .order_by(jobs.c.recorded_at.desc()).limit(limit))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            by: dict[tuple[str, str], list[float]] = {}
+            for task, model, wall in rows:
+                by.setdefault((task, model), []).append(float(wall))
+            return {k: float(np.median(v)) for k, v in by.items()}
 
         return self._retry(op)
 

@@ -85,6 +85,8 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     #: what one job of this model needs, e.g. {GPU = 1}; Dask places jobs by these
     resources: dict[str, float] = Field(default_factory=dict)
+    #: left out, with a notice, when it cannot be built here (e.g. its package is not installed)
+    optional: bool = False
 
     @property
     def display(self) -> str:

@@ -43,6 +43,21 @@ class PropertyModel(Protocol):
     def predict(self, X: Sequence[Any]) -> np.ndarray: ...
 
 
+def require_packages(what: str, *packages: str, extra: str = "ml") -> None:
+    """Raise ImportError naming the install command when a package ``what`` needs is missing.
+
+    Called from model constructors, so a suite learns at plan time (without importing the package)
+    that a model cannot run here; an optional model is then left out with this message."""
+    import importlib.util
+
+    missing = [p for p in packages if importlib.util.find_spec(p) is None]
+    if missing:
+        raise ImportError(
+            f"{what} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed; "
+            f"install with: pip install -e \".[{extra}]\" (or pip install 'matscibench[{extra}]')"
+        )
+
+
 def is_classification_target(y: Any) -> bool:
     """Classification targets arrive as boolean arrays."""
     return np.asarray(y).dtype == bool

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from matscibench.models.base import require_packages
 from matscibench.cost.meters import phase
 from matscibench.data.molecule_data import molecule_arrays
 from matscibench.models.base import EpochCallback
@@ -495,6 +496,7 @@ class SchNetModel(_GraphNetRegressor):
                  lr: float = 1e-3, loss: str = "mse", validation_fraction: float = 0.1, readout: str = "auto",
                  stop_at_target: bool = False, max_time_s: float | None = None, device: str | None = "auto",
                  random_state: int | None = None) -> None:
+        require_packages('SchNet (molecules)', 'torch', 'torch_geometric')
         self.hidden_channels = hidden_channels
         self.num_filters = num_filters
         self.num_interactions = num_interactions
@@ -533,6 +535,7 @@ class DimeNetPPModel(_GraphNetRegressor):
                  epochs: int = 20, batch_size: int = 32, lr: float = 1e-3, loss: str = "mse",
                  validation_fraction: float = 0.1, readout: str = "auto", stop_at_target: bool = False,
                  max_time_s: float | None = None, device: str | None = "auto", random_state: int | None = None) -> None:
+        require_packages('DimeNet++', 'torch', 'torch_geometric')
         self.hidden_channels = hidden_channels
         self.num_blocks = num_blocks
         self.int_emb_size = int_emb_size

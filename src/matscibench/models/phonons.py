@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from matscibench.models.base import require_packages
 from matscibench.cost.meters import phase
 from matscibench.models.registry import ModelEntry
 
@@ -203,6 +204,7 @@ class E3nnDos:
         max_time_s: float | None = None,
         random_state: int | None = None,
     ) -> None:
+        require_packages('the e3nn DOS network', 'torch', 'e3nn')
         self.r_max = r_max
         self.n_basis = n_basis
         self.mul = mul

@@ -50,6 +50,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.data import atomic_numbers, chemical_symbols
 
+from matscibench.models.base import require_packages
 from matscibench.models.registry import ModelEntry
 
 __all__ = [
@@ -1150,6 +1151,7 @@ class SchNetPotential(Calculator):
         random_state: int | None = None,
         **kwargs: Any,
     ) -> None:
+        require_packages('the SchNet potential', 'torch', 'torch_geometric')
         super().__init__(**kwargs)
         self.hidden_channels = hidden_channels
         self.num_filters = num_filters

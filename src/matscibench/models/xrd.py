@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from matscibench.models.base import require_packages
 from matscibench.cost.meters import phase
 from matscibench.models.registry import ModelEntry
 
@@ -291,6 +292,7 @@ class PatternCNN(_Base):
         device: str = "cpu",
         random_state: int | None = None,
     ) -> None:
+        require_packages('the 1-D CNN (xrd_cnn)', 'torch')
         self.channels = channels
         self.hidden = hidden
         self.dropout = dropout

@@ -33,7 +33,8 @@ class Plan:
     jobs: list[JobSpec]
     #: (task, model) pairs that cannot run, with the reason; recorded as skipped jobs
     incompatible: list[tuple[JobSpec, str]] = field(default_factory=list)
-    #: optional tasks dropped because their data is not available offline
+    #: optional tasks dropped because their data is not available offline, and optional models
+    #: that cannot be built here (a package not installed), named "model <label>"
     dropped_tasks: list[tuple[str, str]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)
 
@@ -99,16 +100,27 @@ def plan_suite(
     options = {"threads": threads, **suite.options}
     jobs: list[JobSpec] = []
     incompatible: list[tuple[JobSpec, str]] = []
+    unbuildable: set[str] = set()
     for entry, task in tasks:
         n = task.n_folds()
         folds_opt = suite.folds_for(entry)
         folds = list(range(n)) if folds_opt == "all" else [f for f in folds_opt if f < n]
         for mspec in suite.models_for(entry):
+            if mspec.display in unbuildable:
+                continue
             try:
                 reason = task.incompatibility(build_model(mspec.name, mspec.params))
             except RegistryError as exc:
+                if mspec.optional and isinstance(exc.__cause__, ImportError):  # a package not installed
+                    unbuildable.add(mspec.display)
+                    dropped.append((f"model {mspec.display}", f"cannot be built here ({exc})"))
+                    continue
                 raise SuiteError(f"suite {suite.name!r}: {exc}") from None
             except Exception as exc:
+                if mspec.optional:
+                    unbuildable.add(mspec.display)
+                    dropped.append((f"model {mspec.display}", f"cannot be built here ({exc})"))
+                    continue
                 raise SuiteError(f"suite {suite.name!r}: cannot build model {mspec.display!r}: {exc}") from exc
             for fold in folds:
                 for seed in suite.seeds:
@@ -126,6 +138,19 @@ def plan_suite(
                     else:
                         jobs.append(spec)
     return Plan(rid, suite, jobs, incompatible, dropped, checksums)
+
+
+def longest_first(jobs: list[JobSpec], past: dict[tuple[str, str], float]) -> list[JobSpec]:
+    """Order jobs for a greedy pool: those never timed first (they may be long), then the rest
+    by their past median wall time, longest first (LPT scheduling: the run does not end waiting
+    on one long job started last). Order within a (task, model) is kept; results do not depend
+    on the order, since every job runs on its own."""
+    def cost(ij: tuple[int, JobSpec]) -> tuple[float, int]:
+        i, j = ij
+        t = past.get((j.task.name, j.model.label))
+        return (-float("inf") if t is None else -t, i)
+
+    return [j for _, j in sorted(enumerate(jobs), key=cost)]
 
 
 def _data_hint(task: Any) -> str:
@@ -250,7 +275,8 @@ def run_suite(
     with display.preparing() as prep_progress:
         plan = plan_suite(suite, run_id=run_id, threads=threads, progress=prep_progress)
     for name, reason in plan.dropped_tasks:
-        console.print(f"[yellow]skipping optional task {name}[/]: {reason}")
+        what = name if name.startswith("model ") else f"task {name}"
+        console.print(f"[yellow]skipping optional {what}[/]: {reason}")
 
     sysinfo = system_info()
     new = store.ensure_run(plan.run_id, suite.name, suite.model_dump(mode="json"), sysinfo, plan.n_planned)
@@ -263,7 +289,7 @@ def run_suite(
         if spec.key not in done:
             store.record(JobResult.failure(spec, RuntimeError(reason), status="skipped"))
             done.add(spec.key)
-    todo = [j for j in plan.jobs if j.key not in done]
+    todo = longest_first([j for j in plan.jobs if j.key not in done], store.past_wall_times())
     n_resumed = len(plan.jobs) - len(todo)
     verb = "starting" if new else "resuming"
 
