@@ -287,7 +287,7 @@ def test_run_writes_the_html_report(real_run):
     assert "parity and errors" in page and "confusion matrix" in page
     assert "always fails in fit" in page  # failed jobs with their reason
     assert EVIL_MODEL not in page and page.count("<script") == 1
-    assert "Family: property" in page
+    assert "Crystal properties" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing to fetch: opens offline
 
 

@@ -51,6 +51,21 @@ PARETO_COSTS = (
 )
 
 
+
+#: headings of the task families (a family not listed shows its own name)
+FAMILY_TITLES = {
+    "property": "Crystal properties",
+    "molecule": "Molecular properties",
+    "potential": "Interatomic potentials",
+    "phonon": "Phonons",
+    "generation": "Crystal generation",
+    "xrd": "Characterization: powder diffraction",
+}
+
+
+def family_title(family: str) -> str:
+    return FAMILY_TITLES.get(family, f"Family: {family}")
+
 def esc(x: Any) -> str:
     """Text for HTML content or a quoted attribute."""
     return html.escape("" if x is None else str(x), quote=True)
@@ -599,7 +614,7 @@ def render_html(rep: RunReport, results_dir: Path | None = None, out_dir: Path |
         families.setdefault(t.family or "other", []).append(i)
     toc = ['<nav class="toc" aria-label="contents"><b>Contents</b><ul><li><a href="#overview">Overview</a></li>']
     for fam, idxs in families.items():
-        toc.append(f'<li><a href="#{_slug("family", list(families).index(fam))}">{esc(fam)}</a><ul>')
+        toc.append(f'<li><a href="#{_slug("family", list(families).index(fam))}">{esc(family_title(fam))}</a><ul>')
         toc += [f'<li><a href="#{_slug("task", i)}">{esc(rep.tasks[i].task)}</a></li>' for i in idxs]
         toc.append("</ul></li>")
     toc.append('<li><a href="#machine">Machine and software</a></li></ul></nav>')
@@ -614,7 +629,7 @@ def render_html(rep: RunReport, results_dir: Path | None = None, out_dir: Path |
     n_figures = sum(2 + sum(1 for r in rep.tasks[i].rows if r.predictions) for i in order)
     sections = dict(zip(order, _render_sections(section_jobs, _workers(len(order), n_figures, workers))))
     for fi, (fam, idxs) in enumerate(families.items()):
-        body.append(f'<h2 id="{_slug("family", fi)}">Family: {esc(fam)}</h2>')
+        body.append(f'<h2 id="{_slug("family", fi)}">{esc(family_title(fam))}</h2>')
         for i in idxs:
             body.append(sections[i])
     body.append(_machine_section(rep))
