@@ -252,3 +252,20 @@ def test_jobs_record_how_many_ran_at_once(tmp_path, small_emt):
 
     assert max(conc(shared)) == 2  # two workers, two slow jobs side by side
     assert conc(alone) == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["quick", "full"])
+def test_builtin_suites_name_real_tasks_and_models(name):
+    from matscibench.models.registry import build_model
+    from matscibench.suite import load_suite
+
+    suite = load_suite(name)
+    for entry in suite.tasks:
+        task = get_task(entry.name, **entry.params)  # unknown names or bad params raise here
+        assert task.n_folds() >= 1
+        assert suite.models_for(entry), f"{entry.name} runs no model"
+    for m in suite.models:
+        try:
+            build_model(m.name, m.params)
+        except ImportError:
+            assert m.optional, f"model {m.display} needs a package that is not installed, and is not optional"
