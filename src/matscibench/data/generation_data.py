@@ -4,7 +4,7 @@
 ``val``, ``test``: the CSV-with-CIF files CDVAE published (Xie et al., ICLR 2022), through
 ``matscibench.data.cdvae.CdvaeSpec`` (local folder or download from the pinned commit, sha256
 checked where known and recorded where not, parsed once into the cache). The generation tasks
-read a training split and the test split; ``/work/shared``-style data folders that hold only the
+read a training split and the test split; data folders like this project's ``../shared/data`` that hold only the
 validation and test splits serve the validation split as the training set (the task says so in
 its name and its results' info).
 """
