@@ -129,6 +129,29 @@ def file_lock(path: str | os.PathLike, timeout: float = 3600.0) -> Iterator[None
         fh.close()
 
 
+def write_npz_cache(path: str | os.PathLike, arrays: dict, meta: dict, default: Callable | None = None) -> None:
+    """Write ``arrays`` and a JSON ``meta`` record as one compressed ``.npz``, atomically (a
+    killed writer leaves no partial cache file). ``default`` converts what JSON cannot."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, meta=np.asarray(json.dumps(meta, default=default)), **arrays)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+
+
+def read_npz_cache(path: str | os.PathLike) -> tuple[dict, dict]:
+    """The (arrays, meta) that ``write_npz_cache`` wrote."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+        meta = json.loads(str(z["meta"]))
+    return arrays, meta
+
+
 def find_local(relpath: str) -> Path | None:
     """First existing ``<dir>/<relpath>`` among the local data folders (see ``paths.data_dirs``)."""
     for d in data_dirs():

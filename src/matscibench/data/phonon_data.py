@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import io
 import json
 import math
 import os
@@ -55,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from matscibench.data.base import DatasetSpec, ProgressFn
-from matscibench.data.cache import atomic_path, fetch_file, file_lock, find_local, verify_file
+from matscibench.data.cache import fetch_file, file_lock, find_local, verify_file, read_npz_cache, write_npz_cache
 from matscibench.errors import ChecksumError, DatasetError
 from matscibench.metrics import phonon as PHM
 from matscibench.paths import cache_dir
@@ -552,19 +551,13 @@ class PhononSpec(DatasetSpec):
                 return
             arr, meta = self._build(progress)
             meta = {**meta, "checksum": _content_hash(arr, self.name), "reference": self.reference}
-            buf = io.BytesIO()
-            np.savez_compressed(buf, meta=np.asarray(json.dumps(meta, default=float)), **arr)
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(buf.getvalue())
+            write_npz_cache(path, arr, meta, default=float)
 
     def _read(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         path = self.cache_path()
         if not path.is_file():
             self.prepare()
-        with np.load(path, allow_pickle=False) as z:
-            arr = {k: z[k] for k in z.files if k != "meta"}
-            meta = json.loads(str(z["meta"]))
-        return arr, meta
+        return read_npz_cache(path)
 
     def checksum(self) -> str:
         return self._read()[1]["checksum"]

@@ -26,7 +26,6 @@ forces, stresses, group and system labels): a few ms to load a thousand frames.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from matscibench.data.base import DatasetSpec, ProgressFn
-from matscibench.data.cache import atomic_path, fetch_file, file_lock, find_local, sha256_file
+from matscibench.data.cache import fetch_file, file_lock, find_local, sha256_file, read_npz_cache, write_npz_cache
 from matscibench.errors import DatasetError
 from matscibench.paths import cache_dir
 
@@ -226,19 +225,13 @@ class CachedFramesSpec(DatasetSpec):
                 raise DatasetError(f"dataset {self.name}: no frames were produced from {source}")
             arr = frames_to_arrays(frames)
             meta = {"checksum": _content_hash(arr, self.name), "source": source, "reference": self.reference}
-            buf = io.BytesIO()
-            np.savez_compressed(buf, meta=np.asarray(json.dumps(meta)), **arr)
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(buf.getvalue())
+            write_npz_cache(path, arr, meta)
 
     def _read(self) -> tuple[dict[str, np.ndarray], dict]:
         path = self.cache_path()
         if not path.is_file():
             self.prepare()
-        with np.load(path, allow_pickle=False) as z:
-            arr = {k: z[k] for k in z.files if k != "meta"}
-            meta = json.loads(str(z["meta"]))
-        return arr, meta
+        return read_npz_cache(path)
 
     def checksum(self) -> str:
         return self._read()[1]["checksum"]

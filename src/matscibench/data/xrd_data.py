@@ -27,7 +27,6 @@ Three layers, each usable alone:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
@@ -41,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from matscibench.data.base import CachedTableSpec, DatasetSpec, ProgressFn
-from matscibench.data.cache import atomic_path, file_lock, sha256_bytes
+from matscibench.data.cache import file_lock, sha256_bytes, read_npz_cache, write_npz_cache
 from matscibench.errors import DatasetError, DatasetNotAvailable
 from matscibench.paths import cache_dir
 
@@ -1011,10 +1010,7 @@ class XrdPatternSpec(DatasetSpec):
             if path.is_file():
                 return
             arr, meta = self._build(progress)
-            buf = io.BytesIO()
-            np.savez_compressed(buf, meta=np.asarray(json.dumps(meta, default=str)), **arr)
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(buf.getvalue())
+            write_npz_cache(path, arr, meta, default=str)
 
     def _build(self, progress: ProgressFn | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self.source.prepare(progress)
@@ -1099,10 +1095,7 @@ class XrdPatternSpec(DatasetSpec):
         path = self.cache_path()
         if not path.is_file():
             self.prepare()
-        with np.load(path, allow_pickle=False) as z:
-            arr = {k: z[k] for k in z.files if k != "meta"}
-            meta = json.loads(str(z["meta"]))
-        return arr, meta
+        return read_npz_cache(path)
 
     def checksum(self) -> str:
         path = self.cache_path()
