@@ -26,6 +26,20 @@ class MetricInfo:
     unit: str | None
     #: the range the metric can take; confidence intervals are clipped to it
     bounds: tuple[float, float] = (-float("inf"), float("inf"))
+    #: the task family that owns the metric (None: shared by several families); the docs page
+    #: of that family lists it in its definitions table
+    family: str | None = None
+    #: how this project computes it, in one sentence (units, normalisation, averaging)
+    definition: str = ""
+    #: the paper (short citation) whose published numbers this metric is meant to be set beside;
+    #: empty when no paper's table is the reference
+    paper: str = ""
+    #: how that paper's reference code computes it (cite file and commit where read)
+    paper_definition: str = ""
+    #: True: same definition as the paper's, so the numbers can be set side by side;
+    #: False: a deliberate variant (it has its own name and is never compared with the paper);
+    #: None: no paper to compare with
+    same_as_paper: bool | None = None
 
     def unit_for(self, target_unit: str | None) -> str | None:
         if self.unit not in ("target", "target^2"):
