@@ -26,6 +26,12 @@ FAMILY_METRIC_MODULES: dict[str, str] = {
 }
 
 
+#: metrics a family reports that another family (or none) owns: listed in its table too
+FAMILY_SHARED_METRICS: dict[str, tuple[str, ...]] = {
+    "xrd": ("accuracy", "balanced_accuracy"),
+}
+
+
 def load_all_metrics() -> dict[str, MetricInfo]:
     for module in FAMILY_METRIC_MODULES.values():
         importlib.import_module(module)
@@ -44,7 +50,9 @@ def _same(info: MetricInfo) -> str:
 
 def metric_table(family: str) -> str:
     """Markdown table of the metrics registered for ``family``, in registration order."""
-    rows = [m for m in load_all_metrics().values() if m.family == family]
+    registry = load_all_metrics()
+    rows = [m for m in registry.values() if m.family == family]
+    rows += [registry[n] for n in FAMILY_SHARED_METRICS.get(family, ()) if n in registry and registry[n] not in rows]
     lines = [
         "| metric | unit | our definition | paper | paper's definition | same? |",
         "|---|---|---|---|---|---|",

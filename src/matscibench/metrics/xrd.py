@@ -186,17 +186,29 @@ LATTICE_METRICS = (
     *(f"lattice_mse_{k}" for k in LATTICE_PARAMETERS),
 )
 
-register_metric(MetricInfo("accuracy", "accuracy", True, None, (0.0, 1.0)))
-register_metric(MetricInfo("balanced_accuracy", "balanced accuracy", True, None, (0.0, 1.0)))
-register_metric(MetricInfo("top2_accuracy", "top-2 accuracy", True, None, (0.0, 1.0)))
-register_metric(MetricInfo("macro_f1", "macro F1", True, None, (0.0, 1.0)))
+# accuracy and balanced_accuracy are the shared classification metrics of metrics/__init__.py
+_X = "xrd"
+_ABS_ERR = "mean over test patterns of |predicted - true|"
+register_metric(MetricInfo("top2_accuracy", "top-2 accuracy", True, None, (0.0, 1.0), family=_X,
+                           definition="fraction of test patterns whose true class is among the two classes of highest "
+                                      "predicted probability"))
+register_metric(MetricInfo("macro_f1", "macro F1", True, None, (0.0, 1.0), family=_X,
+                           definition="unweighted mean over the classes present in y_true or y_pred of the per-class F1 "
+                                      "(scikit-learn's f1_score(average='macro'))"))
 for _c in CRYSTAL_SYSTEMS:
-    register_metric(MetricInfo(f"precision_{_c}", f"precision: {_c}", True, None, (0.0, 1.0)))
-    register_metric(MetricInfo(f"recall_{_c}", f"recall: {_c}", True, None, (0.0, 1.0)))
+    register_metric(MetricInfo(f"precision_{_c}", f"precision: {_c}", True, None, (0.0, 1.0), family=_X,
+                               definition=f"of the patterns predicted {_c}, the fraction that are {_c}"))
+    register_metric(MetricInfo(f"recall_{_c}", f"recall: {_c}", True, None, (0.0, 1.0), family=_X,
+                               definition=f"of the {_c} patterns, the fraction predicted {_c}"))
 for _k in LATTICE_PARAMETERS:
     _u = LATTICE_UNITS[_k]
-    register_metric(MetricInfo(f"lattice_mae_{_k}", f"MAE {_SYMBOL[_k]}", False, _u))
-    register_metric(MetricInfo(f"lattice_mse_{_k}", f"MSE {_SYMBOL[_k]}", False, "Å²" if _u == "Å" else "degrees²"))
-    register_metric(MetricInfo(f"lattice_mape_{_k}", f"MAPE {_SYMBOL[_k]}", False, "%"))
-register_metric(MetricInfo("lattice_mae_abc", "MAE of a, b, c", False, "Å"))
-register_metric(MetricInfo("lattice_mape_abc", "MAPE of a, b, c", False, "%"))
+    register_metric(MetricInfo(f"lattice_mae_{_k}", f"MAE {_SYMBOL[_k]}", False, _u, family=_X,
+                               definition=f"{_ABS_ERR} of {_SYMBOL[_k]} of the conventional standard cell (spglib)"))
+    register_metric(MetricInfo(f"lattice_mse_{_k}", f"MSE {_SYMBOL[_k]}", False, "Å²" if _u == "Å" else "degrees²",
+                               family=_X, definition=f"mean over test patterns of (predicted - true)² of {_SYMBOL[_k]}"))
+    register_metric(MetricInfo(f"lattice_mape_{_k}", f"MAPE {_SYMBOL[_k]}", False, "%", family=_X,
+                               definition=f"100 × mean over test patterns of |predicted - true| / |true| of {_SYMBOL[_k]}"))
+register_metric(MetricInfo("lattice_mae_abc", "MAE of a, b, c", False, "Å", family=_X,
+                           definition="mean of lattice_mae_a, lattice_mae_b, lattice_mae_c"))
+register_metric(MetricInfo("lattice_mape_abc", "MAPE of a, b, c", False, "%", family=_X,
+                           definition="mean of lattice_mape_a, lattice_mape_b, lattice_mape_c (the headline of xrd_lattice)"))

@@ -17,9 +17,10 @@ pairing it with other tasks are skipped with that reason instead of failing.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -137,6 +138,38 @@ def set_seed(model: Any, seed: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic_torch() -> Iterator[None]:
+    """Deterministic torch kernels inside the block, the caller's setting restored after.
+
+    Every torch model's ``fit`` and ``predict`` runs inside it (same spec, same numbers). With two
+    CPU threads the scatter-adds of message passing (and their gradients) otherwise sum in a
+    varying order: two fits of the SchNet potential with the same seed differed by ~1e-7 in the
+    weights. ``warn_only``: an operation without a deterministic kernel warns instead of failing.
+    """
+    import torch
+
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
+
+def torch_deterministic(method: Callable) -> Callable:
+    """Decorator: run a torch model's ``fit`` / ``predict`` inside ``deterministic_torch()``."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with deterministic_torch():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 def check_predictions(

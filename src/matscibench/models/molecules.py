@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from matscibench.models.base import require_packages
+from matscibench.models.base import require_packages, torch_deterministic
 from matscibench.cost.meters import phase
 from matscibench.data.molecule_data import molecule_arrays
 from matscibench.models.base import EpochCallback
@@ -350,7 +349,7 @@ class _GraphNetRegressor:
 
     input_types = ("molecule",)
     _params: tuple[str, ...] = ("epochs", "batch_size", "lr", "loss", "validation_fraction", "readout",
-                                "stop_at_target", "max_time_s", "device", "random_state")
+                                "stop_at_target", "device", "random_state")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self._params}
@@ -405,6 +404,7 @@ class _GraphNetRegressor:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
+    @torch_deterministic
     def fit(self, X: Sequence[Any], y: Any, on_epoch: EpochCallback | None = None):
         import torch
 
@@ -442,7 +442,6 @@ class _GraphNetRegressor:
         loss_fn = torch.nn.functional.l1_loss if self.loss == "l1" else torch.nn.functional.mse_loss
         best, best_state = math.inf, None
         self.history_ = []
-        started = time.perf_counter()
         zs_va, rs_va = [zs[i] for i in va], [rs[i] for i in va]
         base_va = self.baseline_.predict([nums[i] for i in va]) if n_val else None
         for epoch in range(1, int(self.epochs) + 1):
@@ -470,13 +469,12 @@ class _GraphNetRegressor:
                 reached = on_epoch(epoch, val) if on_epoch is not None else False
                 if reached and self.stop_at_target:
                     break
-            if self.max_time_s is not None and time.perf_counter() - started > self.max_time_s:
-                break
         if best_state is not None:
             self.net_.load_state_dict(best_state)
         self.epochs_run_ = epoch
         return self
 
+    @torch_deterministic
     def predict(self, X: Sequence[Any]) -> np.ndarray:
         zs, rs = self._tensors(X)
         raw = self._raw_predict(zs, rs)
@@ -494,7 +492,7 @@ class SchNetModel(_GraphNetRegressor):
     def __init__(self, hidden_channels: int = 64, num_filters: int = 64, num_interactions: int = 3,
                  num_gaussians: int = 25, cutoff: float = 5.0, epochs: int = 30, batch_size: int = 32,
                  lr: float = 1e-3, loss: str = "mse", validation_fraction: float = 0.1, readout: str = "auto",
-                 stop_at_target: bool = False, max_time_s: float | None = None, device: str | None = "auto",
+                 stop_at_target: bool = False, device: str | None = "auto",
                  random_state: int | None = None) -> None:
         require_packages('SchNet (molecules)', 'torch', 'torch_geometric')
         self.hidden_channels = hidden_channels
@@ -509,7 +507,6 @@ class SchNetModel(_GraphNetRegressor):
         self.validation_fraction = validation_fraction
         self.readout = readout
         self.stop_at_target = stop_at_target
-        self.max_time_s = max_time_s
         self.device = device
         self.random_state = random_state
 
@@ -534,7 +531,7 @@ class DimeNetPPModel(_GraphNetRegressor):
                  out_emb_channels: int = 64, num_spherical: int = 7, num_radial: int = 6, cutoff: float = 5.0,
                  epochs: int = 20, batch_size: int = 32, lr: float = 1e-3, loss: str = "mse",
                  validation_fraction: float = 0.1, readout: str = "auto", stop_at_target: bool = False,
-                 max_time_s: float | None = None, device: str | None = "auto", random_state: int | None = None) -> None:
+                 device: str | None = "auto", random_state: int | None = None) -> None:
         require_packages('DimeNet++', 'torch', 'torch_geometric')
         self.hidden_channels = hidden_channels
         self.num_blocks = num_blocks
@@ -551,7 +548,6 @@ class DimeNetPPModel(_GraphNetRegressor):
         self.validation_fraction = validation_fraction
         self.readout = readout
         self.stop_at_target = stop_at_target
-        self.max_time_s = max_time_s
         self.device = device
         self.random_state = random_state
 

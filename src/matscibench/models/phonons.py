@@ -24,13 +24,12 @@ them. The potential route needs no model here: any ASE calculator runs through p
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from matscibench.models.base import require_packages
+from matscibench.models.base import require_packages, torch_deterministic
 from matscibench.cost.meters import phase
 from matscibench.models.registry import ModelEntry
 
@@ -184,7 +183,7 @@ class E3nnDos:
     r_max: neighbour cut-off (Å). n_basis: radial basis functions. mul: channels per irrep
     (``mul x 0e + mul/2 x 1o + mul/2 x 1e`` hidden features). n_layers: interaction layers.
     epochs, batch_size, lr, weight_decay: Adam training. validation_fraction: structures held
-    out for ``on_epoch`` and the best-epoch choice. max_time_s: stop training after this long.
+    out for ``on_epoch`` and the best-epoch choice.
     random_state: seed of the initialisation, the split and the batches.
     """
 
@@ -201,7 +200,6 @@ class E3nnDos:
         lr: float = 5e-3,
         weight_decay: float = 0.0,
         validation_fraction: float = 0.1,
-        max_time_s: float | None = None,
         random_state: int | None = None,
     ) -> None:
         require_packages('the e3nn DOS network', 'torch', 'e3nn')
@@ -214,12 +212,11 @@ class E3nnDos:
         self.lr = lr
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
-        self.max_time_s = max_time_s
         self.random_state = random_state
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("r_max", "n_basis", "mul", "n_layers", "epochs", "batch_size", "lr",
-                                              "weight_decay", "validation_fraction", "max_time_s", "random_state")}
+                                              "weight_decay", "validation_fraction", "random_state")}
 
     def set_params(self, **params: Any) -> E3nnDos:
         for k, v in params.items():
@@ -260,6 +257,7 @@ class E3nnDos:
         )
 
     # ------------------------------------------------------------------ training
+    @torch_deterministic
     def fit(self, X: Sequence[Any], Y: Any, on_epoch: Any = None, frequencies: Any = None) -> E3nnDos:
         import torch
 
@@ -282,7 +280,6 @@ class E3nnDos:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, int(self.epochs)))
         val_batch = self._batch(graphs, val) if n_val else None
         best, best_state = math.inf, None
-        t0 = time.perf_counter()
         self.history_ = []
         for epoch in range(1, int(self.epochs) + 1):
             self.net_.train()
@@ -309,13 +306,12 @@ class E3nnDos:
                 if v < best:
                     best = v
                     best_state = {k: t.detach().clone() for k, t in self.net_.state_dict().items()}
-            if self.max_time_s is not None and time.perf_counter() - t0 > float(self.max_time_s):
-                break
         if best_state is not None:
             self.net_.load_state_dict(best_state)
         self.net_.eval()
         return self
 
+    @torch_deterministic
     def predict(self, X: Sequence[Any]) -> np.ndarray:
         import torch
 

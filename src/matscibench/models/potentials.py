@@ -50,7 +50,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.data import atomic_numbers, chemical_symbols
 
-from matscibench.models.base import require_packages
+from matscibench.models.base import deterministic_torch, require_packages
 from matscibench.models.registry import ModelEntry
 
 __all__ = [
@@ -1013,24 +1013,6 @@ def schnet_graph(atoms: Atoms, cutoff: float, nl: Any = None, dtype: Any = None)
     }
 
 
-@contextlib.contextmanager
-def _deterministic_torch():
-    """Deterministic torch kernels inside the block, the caller's setting restored after.
-
-    With two CPU threads the scatter-adds of message passing (and their gradients) otherwise sum
-    in a varying order: two fits with the same seed then differed by ~1e-7 in the weights.
-    """
-    import torch
-
-    prev = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
-
-
 @lru_cache(maxsize=1)
 def _schnet_module_class() -> type:
     import torch
@@ -1109,9 +1091,9 @@ class SchNetPotential(Calculator):
     cutoff: neighbour cutoff (Å).
     max_epochs: epochs at most (default 5: ~10-20 s on 300 frames of 32 atoms on 2 cores, the
         quick suite's budget, ~20-30 meV/Å on EMT alloys; give 50-200 for converged numbers).
-        ``max_time_s`` also stops training once that much wall time has been spent (None: no
-        limit; a time limit makes the result depend on the machine). Training also stops when
-        ``on_epoch`` returns True.
+        There is no wall-time limit: the budget is in epochs, so the same spec gives the same
+        weights on a quiet and on a loaded machine. Training also stops when ``on_epoch`` returns
+        True.
     batch_size: configurations per Adam step; ``learning_rate`` its initial step size, decayed by
         ``lr_decay`` per epoch.
     energy_weight, force_weight, stress_weight: loss weights on (energy per atom)² in eV²,
@@ -1126,7 +1108,7 @@ class SchNetPotential(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
     periodic_ok = True
-    _PARAMS = ("hidden_channels", "num_filters", "num_interactions", "num_gaussians", "shared_filters", "cutoff", "max_epochs", "max_time_s",
+    _PARAMS = ("hidden_channels", "num_filters", "num_interactions", "num_gaussians", "shared_filters", "cutoff", "max_epochs",
                "batch_size", "learning_rate", "lr_decay", "energy_weight", "force_weight", "stress_weight",
                "validation_fraction", "dtype", "random_state")
 
@@ -1139,7 +1121,6 @@ class SchNetPotential(Calculator):
         shared_filters: bool = True,
         cutoff: float = 5.0,
         max_epochs: int = 5,
-        max_time_s: float | None = None,
         batch_size: int = 4,
         learning_rate: float = 5e-3,
         lr_decay: float = 0.95,
@@ -1160,7 +1141,6 @@ class SchNetPotential(Calculator):
         self.shared_filters = shared_filters
         self.cutoff = cutoff
         self.max_epochs = max_epochs
-        self.max_time_s = max_time_s
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.lr_decay = lr_decay
@@ -1283,7 +1263,7 @@ class SchNetPotential(Calculator):
         if self.module_.scale.dtype != dt:  # dtype changed after fitting (e.g. float64 for checks)
             self.module_.to(dt)
         b = self._collate([self._graph(at)])
-        with _deterministic_torch():
+        with deterministic_torch():
             energy, e_atoms, forces, stress = self._energy_forces(b, want_stress, False)
         e_ref = self.e0_[at.numbers]
         res: dict[str, Any] = {
@@ -1301,10 +1281,10 @@ class SchNetPotential(Calculator):
 
         After each epoch ``on_epoch(epoch, on_epoch.score(F_true, F_pred))`` is called with the
         held-out force components (eV/Å; the harness's ``score`` returns meV/Å); training stops
-        when it returns True, after ``max_epochs`` or after ``max_time_s``. The weights of the
+        when it returns True or after ``max_epochs``. The weights of the
         epoch with the lowest validation force MAE are kept.
         """
-        with _deterministic_torch():
+        with deterministic_torch():
             return self._fit(list(frames), on_epoch)
 
     def _fit(self, frames: list[Atoms], on_epoch: Any) -> SchNetPotential:
@@ -1409,7 +1389,7 @@ class SchNetPotential(Calculator):
             stop = False
             if on_epoch is not None:
                 stop = bool(on_epoch(epoch, on_epoch.score(f_val, f_pred)))
-            if stop or (self.max_time_s is not None and time.perf_counter() - t_start > float(self.max_time_s)):
+            if stop:
                 break
         net.load_state_dict(best[2])
         net.eval()

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from matscibench.models.base import require_packages
+from matscibench.models.base import require_packages, torch_deterministic
 from matscibench.cost.meters import phase
 from matscibench.models.registry import ModelEntry
 
@@ -344,6 +344,7 @@ class PatternCNN(_Base):
         return torch, torch.device(dev)
 
     # -------------------------------------------------------------- training
+    @torch_deterministic
     def fit(self, X: Any, y: Any, on_epoch: Any = None, two_theta: Any = None) -> PatternCNN:
         P, y = self._start(X, y)
         torch, dev = self._torch()
@@ -440,12 +441,14 @@ class PatternCNN(_Base):
         P = _transform(self._check(X), self.transform)
         return torch.from_numpy(np.ascontiguousarray(P[:, None, :]))
 
+    @torch_deterministic
     def predict_proba(self, X: Any) -> np.ndarray:
         if not self.classification_:
             raise AttributeError("predict_proba is only defined for classification")
         self._torch()
         return self._forward(self._input(X)).astype(float)
 
+    @torch_deterministic
     def _predict_values(self, X: Any) -> np.ndarray:
         self._torch()
         return self._unscale(self._forward(self._input(X)))
