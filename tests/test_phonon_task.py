@@ -235,6 +235,22 @@ def test_e3nn_network_trains_reports_epochs_and_is_rotation_invariant(phonon_ds)
     assert np.isfinite(res.metrics["dos_overlap"])
 
 
+def test_e3nn_scores_its_epochs_on_the_given_validation_set(phonon_ds):
+    """With ``validation_data`` the per-epoch values are the task's metric on those structures and
+    the best epoch is kept: the final model's error on them is the lowest value recorded."""
+    pytest.importorskip("e3nn")
+    from matscibench.models.base import EpochCallback
+    from matscibench.models.phonons import E3nnDos
+
+    f = phonon_ds.frequencies
+    Xv, Yv = phonon_ds.structures(range(20, 26)), phonon_ds.dos[20:26]
+    cb = EpochCallback("dos_mse", False, None, lambda a, b: PHM.dos_mse(f, np.atleast_2d(a), np.atleast_2d(b)))
+    m = E3nnDos(epochs=3, mul=8, random_state=0).fit(phonon_ds.structures(range(20)), phonon_ds.dos[:20], on_epoch=cb,
+                                                     frequencies=f, validation_data=(Xv, Yv))
+    assert len(cb.history) == 3
+    assert min(v for _, _, v in cb.history) == pytest.approx(PHM.dos_mse(f, Yv, m.predict(Xv)), rel=1e-4)
+
+
 def test_models_land_only_on_tasks_that_can_run_them():
     from matscibench.models.phonons import DosRegressor
     from potential_stubs import EMTRef
