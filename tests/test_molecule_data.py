@@ -205,6 +205,76 @@ def test_qm9_task_reports_mev_and_uses_the_random_split(shared_data, qm9_archive
     assert get_task("qm9_cv", **params).unit == "cal/(mol K)"
 
 
+def test_qm9_atomization_energies_hand_worked_and_against_pyg():
+    """U0, U, H, G minus the B3LYP energies of the free atoms that QM9 publishes (atomref.txt of
+    Ramakrishnan et al. 2014). Methane (gdb 1): U0 = -40.47893 Ha, C -37.846772 Ha, H -0.500273 Ha,
+    so U0_atom = -40.47893 + 37.846772 + 4 × 0.500273 = -0.631066 Ha = -17.1722 eV (-396.0 kcal/mol).
+    The references agree with PyTorch Geometric's ``atomrefs`` (torch_geometric/datasets/qm9.py,
+    in eV: the same Hartree values × 27.21138602, CODATA 2014)."""
+    text = ("5\ngdb 1\t157.7118\t157.70997\t157.70699\t0.\t13.21\t-0.3877\t0.1171\t0.5048\t35.3641\t0.044749"
+            "\t-40.47893\t-40.476062\t-40.475117\t-40.498597\t6.469\n"
+            "C\t-0.0126981359\t 1.0858041578\t 0.0080009958\t-0.535689\n"
+            "H\t 0.002150416\t-0.0060313176\t 0.0019761204\t 0.133921\n"
+            "H\t 1.0117308433\t 1.4637511618\t 0.0002765748\t 0.133922\n"
+            "H\t-0.540815069\t 1.4475266138\t-0.8766437152\t 0.133923\n"
+            "H\t-0.5238136345\t 1.4379326443\t 0.9063972942\t 0.133923\n"
+            "1341.307\t1341.3284\t1341.365\t1562.6731\t1562.7453\t3038.3205\t3151.6034\t3151.6788\t3151.7078\n"
+            "C\tC\nInChI=1S/CH4/h1H4\tInChI=1S/CH4/h1H4\n")
+    rec = md.parse_qm9_xyz(text, "methane.xyz")
+    ha = 27.211386245988
+    assert rec["u0"] == pytest.approx(-40.47893 * ha, rel=1e-12)  # the published total stays
+    assert rec["u0_atom"] == pytest.approx(-0.631066 * ha, abs=1e-6)
+    assert rec["u0_atom"] == pytest.approx(-17.1722, abs=1e-4)
+    assert md.convert(rec["u0_atom"], "eV", "kcal/mol") == pytest.approx(-396.0, abs=0.05)
+    assert rec["u_atom"] == pytest.approx((-40.476062 + 37.845355 + 4 * 0.498857) * ha, abs=1e-6)
+    assert rec["h_atom"] == pytest.approx((-40.475117 + 37.844411 + 4 * 0.497912) * ha, abs=1e-6)
+    assert rec["g_atom"] == pytest.approx((-40.498597 + 37.861317 + 4 * 0.510927) * ha, abs=1e-6)
+    from matscibench.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="H, C, N, O, F"):
+        md.qm9_atomization_energy(-400.0, [16, 1], "u0")
+    qm9 = pytest.importorskip("torch_geometric.datasets.qm9")
+    for k, which in zip((7, 8, 9, 10), ("u0", "u", "h", "g")):
+        pyg = dict(zip((1, 6, 7, 8, 9), qm9.atomrefs[k]))
+        for z, e_ha in md.QM9_ATOM_REFERENCES_HA[which].items():
+            # PyG converted with CODATA 2014's 27.21138602 eV/Ha: then they agree to 1e-6 eV
+            assert e_ha * 27.21138602 == pytest.approx(pyg[z], abs=1e-6), (which, z)
+
+
+def test_qm9_tasks_score_atomization_energies_and_dimenets_12_targets():
+    from matscibench.data.molecule_data import DIMENET_TARGETS
+    from matscibench.tasks.registry import get_task
+
+    params = {"dataset_params": {"archive": "/nonexistent/qm9.tar.bz2"}}
+    for t in ("u0", "u", "h", "g"):
+        task = get_task(f"qm9_{t}", **params)
+        assert task.target_column == f"{t}_atom" and task.unit == "meV" and task.target == 43.0
+    assert get_task("qm9_omega1", **params).target_column == "omega1"
+    allt = get_task("qm9_all", **params)
+    assert allt.target_names == DIMENET_TARGETS and len(allt.target_names) == 12
+    assert allt.metrics[:4] == ("std_mae", "log_mae", "log_mae_raw", "mae_over_mad")
+
+
+@pytest.mark.realdata
+def test_qm9_task_uses_the_atomization_energy_and_the_validation_set(shared_data, qm9_archive):
+    from matscibench.tasks.molecule import random_split
+    from matscibench.tasks.registry import get_task
+
+    params = {"dataset_params": {"archive": str(qm9_archive), "exclude_uncharacterized": False}}
+    task = get_task("qm9_u0", **params)
+    ds = task.load()
+    rows, _ = _qm9_rows(shared_data)
+    ha = 27.211386245988
+    for k in (0, 5, 19):
+        zs = rows[k].numbers
+        ref = sum(md.QM9_ATOM_REFERENCES_HA["u0"][int(z)] for z in zs)
+        assert task.y(ds)[k] == pytest.approx((float(rows[k].data["energy_U0"][0]) - ref) * ha * 1000.0, rel=1e-6)
+    _, val, _ = random_split(len(ds), (110_000, 10_000), 0)
+    assert list(task.validation_indices(ds, 0)) == list(val) and len(val) >= 1
+    (train, test), = task.folds(ds)
+    assert not (set(val) & set(train)) and not (set(val) & set(test))
+
+
 def test_qm9_uncharacterized_are_left_out(shared_data, qm9_archive, tmp_path):
     unc = tmp_path / "uncharacterized.txt"
     unc.write_text("header\n---\n   3  O   O  0.1 0.2 0.3\n  17  CC(O)=O CC=O 1 2 3\n---\n")

@@ -68,8 +68,9 @@ def test_shifted_gaussians_have_the_known_overlap():
     assert PHM.spectral_overlap(GRID, a, gaussian(2.0, 0.1)) == pytest.approx(0.0, abs=1e-9)
     # the errors see the curves after normalisation: scaling a prediction changes nothing
     assert PHM.dos_mse(GRID, a, 7.3 * a) == pytest.approx(0.0, abs=1e-20)
-    assert PHM.dos_mae(GRID, a, b) == pytest.approx(np.mean(np.abs(a - b)), rel=1e-6)
-    assert PHM.dos_mse(GRID, a, b) == pytest.approx(np.mean((a - b) ** 2), rel=1e-6)
+    assert PHM.dos_mse_area(GRID, a, 7.3 * a) == pytest.approx(0.0, abs=1e-20)
+    assert PHM.dos_mae_area(GRID, a, b) == pytest.approx(np.mean(np.abs(a - b)), rel=1e-6)
+    assert PHM.dos_mse_area(GRID, a, b) == pytest.approx(np.mean((a - b) ** 2), rel=1e-6)
     # average frequencies move with the shift; the 99 % frequency of a box [2, 6] THz is 5.96
     assert PHM.average_frequency(GRID, b) - PHM.average_frequency(GRID, a) == pytest.approx(delta, rel=1e-6)
     box = ((GRID >= 2.0) & (GRID <= 6.0)).astype(float)
@@ -101,8 +102,54 @@ def test_imaginary_branches_and_band_error():
     assert PHM.band_mae(np.abs(bands), np.abs(bands) + 0.2) == pytest.approx(0.2)
 
 
+def test_dos_mse_is_chen_et_als_max_normalised_mse():
+    """Chen et al. divide network output and reference by their maxima and take torch.nn.MSELoss
+    (mean over the 51 grid points), averaged over structures (zhantaochen/phonondos_e3nn @
+    9575e218, phdos_train.ipynb cells 12 and 20: ``output.div(maxima.unsqueeze(1))``, ``MSELoss``).
+    Hand-worked: reference (0, 1, 0.5) and prediction (0, 2, 2) -> (0, 1, 1): MSE 0.25/3."""
+    f = np.array([0.0, 1.0, 2.0])
+    assert PHM.dos_mse(f, [0.0, 1.0, 0.5], [0.0, 2.0, 2.0]) == pytest.approx(0.25 / 3)
+    R = np.stack([gaussian(4, 0.4), gaussian(7, 0.6)])
+    P = np.stack([3.0 * gaussian(4.3, 0.5), gaussian(6.5, 0.5)])
+    torch = pytest.importorskip("torch")
+    r, p = torch.tensor(R), torch.tensor(P)
+    ref = torch.nn.MSELoss()(p / p.max(dim=1).values[:, None], r / r.max(dim=1).values[:, None]).item()
+    assert PHM.dos_mse(GRID, R, P) == pytest.approx(ref, rel=1e-12)
+    # the unit-area variant is another number, in 1/THz²
+    assert PHM.dos_mse_area(GRID, R, P) != pytest.approx(PHM.dos_mse(GRID, R, P), rel=0.1)
+    assert PHM.max_normalize_dos(np.array([[0.0, -1.0, 4.0], [0.0, 0.0, 0.0]])).tolist() == [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+
+
+def test_chen2021_dos_follows_their_processing():
+    """Chen et al.'s reference DOS: a fine (~1 cm⁻¹) DOS smoothed with
+    ``scipy.signal.savgol_filter(window_length=101, polyorder=3)`` and sampled on 51 points
+    0-1000 cm⁻¹, divided by its maximum (phdos_train.ipynb cell 6 of zhantaochen/phonondos_e3nn @
+    9575e218). Recomputed here with scipy directly from the same modes, and checked on a case with
+    a known answer: one broad band centred at 400 cm⁻¹ peaks at the grid point 400 cm⁻¹ with 1."""
+    from scipy.signal import savgol_filter
+
+    cm1 = 1e12 / 2.99792458e10
+    # THz: one symmetric band around 400 cm⁻¹ (normal quantiles, σ = 60 cm⁻¹)
+    modes = (400.0 + 60.0 * special.ndtri((np.arange(600) + 0.5) / 600)).reshape(200, 3) / cm1
+    g = PHM.chen2021_dos(modes, None)
+    assert g.shape == (51,) and g.max() == pytest.approx(1.0) and g.min() >= 0.0
+    fine = np.arange(0.0, float(modes.max()) * cm1 + 201.0, 1.0)
+    dense = PHM.smeared_dos(modes * cm1, None, fine, 2.0)
+    ref = np.interp(np.linspace(0, 1000, 51), fine, savgol_filter(dense, 101, 3))
+    ref = np.clip(ref, 0, None) / np.clip(ref, 0, None).max()
+    np.testing.assert_allclose(g, ref, atol=1e-12)
+    assert int(np.argmax(g)) == 20  # 400 cm⁻¹ = grid point 20 of 0, 20, ..., 1000
+    # the smoothing keeps a band many times wider than its window; a narrow one is flattened
+    narrow = PHM.chen2021_dos(np.full((10, 3), 400.0 / cm1), None)
+    assert narrow[19] > 0.5 and narrow[21] > 0.5  # spread over ±20 cm⁻¹ by the 101-point window
+
+
 def test_metrics_are_registered_with_units():
-    units = {"dos_mse": "THz⁻²", "dos_mae": "THz⁻¹", "avg_freq_error": "THz", "max_freq_error": "THz", "band_mae": "THz",
+    assert METRICS["dos_mse"].unit is None and METRICS["dos_mse"].same_as_paper is True
+    assert METRICS["dos_mse_area"].same_as_paper is False
+    assert "mole of atoms" in METRICS["cv_error_300K"].label and "second moment" in METRICS["debye_temperature_error"].label
+    assert METRICS["entropy_error_300K"].unit == "J/(K·mol atoms)"
+    units = {"dos_mse_area": "THz⁻²", "dos_mae_area": "THz⁻¹", "avg_freq_error": "THz", "max_freq_error": "THz", "band_mae": "THz",
              "cv_error_300K": "%", "debye_temperature_error": "K", "free_energy_error_300K": "meV/atom"}
     for name, unit in units.items():
         assert METRICS[name].unit == unit

@@ -16,7 +16,7 @@ from matscibench.data.phonon_data import (
     parse_atoms_literal,
 )
 from matscibench.data.registry import get_dataset
-from matscibench.errors import ChecksumError
+from matscibench.errors import ChecksumError, DatasetError
 from matscibench.metrics import phonon as PHM
 from matscibench.run.job import run_job
 from matscibench.run.spec import JobSpec, ModelRef, TaskRef
@@ -235,6 +235,22 @@ def test_e3nn_network_trains_reports_epochs_and_is_rotation_invariant(phonon_ds)
     assert np.isfinite(res.metrics["dos_overlap"])
 
 
+def test_e3nn_scores_its_epochs_on_the_given_validation_set(phonon_ds):
+    """With ``validation_data`` the per-epoch values are the task's metric on those structures and
+    the best epoch is kept: the final model's error on them is the lowest value recorded."""
+    pytest.importorskip("e3nn")
+    from matscibench.models.base import EpochCallback
+    from matscibench.models.phonons import E3nnDos
+
+    f = phonon_ds.frequencies
+    Xv, Yv = phonon_ds.structures(range(20, 26)), phonon_ds.dos[20:26]
+    cb = EpochCallback("dos_mse", False, None, lambda a, b: PHM.dos_mse(f, np.atleast_2d(a), np.atleast_2d(b)))
+    m = E3nnDos(epochs=3, mul=8, random_state=0).fit(phonon_ds.structures(range(20)), phonon_ds.dos[:20], on_epoch=cb,
+                                                     frequencies=f, validation_data=(Xv, Yv))
+    assert len(cb.history) == 3
+    assert min(v for _, _, v in cb.history) == pytest.approx(PHM.dos_mse(f, Yv, m.predict(Xv)), rel=1e-4)
+
+
 def test_models_land_only_on_tasks_that_can_run_them():
     from matscibench.models.phonons import DosRegressor
     from potential_stubs import EMTRef
@@ -293,13 +309,37 @@ def test_chen_csv_is_checked_read_and_scored(tmp_path):
     assert len(ds) == 12 and ds.frequencies[-1] == pytest.approx(1000.0 / 33.35641, rel=1e-6)
     assert np.allclose(np.trapezoid(ds.dos, ds.frequencies, axis=1), 1.0) and not ds.has_frames
     assert json.loads(json.dumps(ds.info["sha256"])) == spec.load().info["sha256"]
-    params = {"dataset_params": {"relpath": rel, "git_sha1": sha1, "url": None}, "n_folds": 3}
+    # 12 rows are not the published file: the published split refuses it and names the file
+    with pytest.raises(DatasetError, match="chen2021_phonon_split.csv"):
+        get_task("chen2021_phonon_dos", dataset_params={"relpath": rel, "git_sha1": sha1, "url": None}).folds(ds)
+    params = {"dataset_params": {"relpath": rel, "git_sha1": sha1, "url": None}, "n_folds": 3, "split": "kfold"}
     t, direct = _job("dos_knn", params=params, task="chen2021_phonon_dos", model_params={"estimator_params": {"n_neighbors": 2}})
     assert direct.status == "ok", direct.traceback
     assert "band_mae" not in direct.metrics and direct.info["n_test"] == 4
     _, pot = _job("potential_stubs:EMTRef", params=params, task="chen2021_phonon_dos")
     assert pot.status == "ok", pot.traceback
     assert pot.costs["phonons.supercell_atoms"] >= 27 and 0.0 <= pot.metrics["dos_overlap"] <= 1.0
+    # the potential route processes the model's DOS as Chen et al. processed the reference
+    assert pot.info["dos_processing"] == "chen2021"
+    row = pot.predictions.iloc[0]
+    g = np.asarray(row["dos_pred"])
+    assert np.trapezoid(g, ds.frequencies) == pytest.approx(1.0)  # stored unit-area, scored max-normalised
+
+
+def test_chen2021_published_split():
+    """The split published with the CSV (data/idx_*.txt of ninarina12/phononDoS_tutorial @
+    e1911bb5, converted by tools/make_chen2021_split.py): 1,192 / 141 / 189 of 1,522 rows,
+    disjoint; the first rows of each published file are where the file puts them."""
+    from matscibench.data.phonon_data import chen2021_split
+
+    tr, va, te = chen2021_split(1522)
+    assert (len(tr), len(va), len(te)) == (1192, 141, 189)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(1522))
+    assert {1486, 1447, 1481, 1520, 1483} <= set(tr.tolist())  # head of idx_train.txt
+    assert {1385, 1263, 755, 648, 1381} <= set(va.tolist())  # head of idx_valid.txt
+    assert {1092, 30, 1023, 292, 861} <= set(te.tolist())  # head of idx_test.txt
+    task = get_task("chen2021_phonon_dos")
+    assert task.split == "chen2021" and task.n_folds() == 1 and task.dos_processing == "chen2021"
 
 
 # ----------------------------------------------------------------------------------- a trained potential

@@ -14,7 +14,10 @@ Real data, through checked files:
   ``dsgdb9nsd.xyz.tar.bz2`` archive on figshare (one XYZ-like file per molecule, described in
   :func:`parse_qm9_xyz`). By default the 3,054 molecules that failed the authors' geometry
   consistency check (``uncharacterized.txt``, same figshare collection) are left out, giving the
-  130,831 molecules of SchNet and DimeNet. The archive has no published sha256 (figshare lists
+  130,831 molecules of SchNet and DimeNet. Besides the published total energies U0, U, H, G the
+  dataset holds their atomization energies (``u0_atom`` ...: minus the B3LYP energies of the free
+  atoms that QM9 publishes, ``QM9_ATOM_REFERENCES_HA``), which is what DimeNet, PaiNN and PyG's
+  examples learn and score. The archive has no published sha256 (figshare lists
   an md5 only): the loader records the sha256 it computes on first download in
   ``<cache>/pins.json`` and checks every later copy against it (trust on first use); pass
   ``sha256=`` to pin a known value.
@@ -82,6 +85,11 @@ __all__ = [
     "TargetInfo",
     "TARGETS",
     "QM9_TARGETS",
+    "QM9_FILE_TARGETS",
+    "QM9_ATOMIZATION",
+    "QM9_ATOM_REFERENCES_HA",
+    "DIMENET_TARGETS",
+    "qm9_atomization_energy",
     "XTB_TARGETS",
     "XTB_VIB_TARGETS",
     "molecule_arrays",
@@ -183,13 +191,51 @@ TARGETS: dict[str, TargetInfo] = {
         TargetInfo("cv", "Cv", "heat capacity at 298.15 K", "cal/(mol K)", "cal/(mol K)", extensive=True),
         TargetInfo("omega1", "ω1", "highest vibrational frequency", "cm⁻¹", "cm⁻¹"),
         TargetInfo("energy", "E", "total electronic energy", "eV", "meV", extensive=True),
+        TargetInfo("u0_atom", "U0 (atomization)", "atomization energy at 0 K (U0 minus the B3LYP atomic references)", "eV", "meV",
+                   extensive=True),
+        TargetInfo("u_atom", "U (atomization)", "atomization internal energy at 298.15 K", "eV", "meV", extensive=True),
+        TargetInfo("h_atom", "H (atomization)", "atomization enthalpy at 298.15 K", "eV", "meV", extensive=True),
+        TargetInfo("g_atom", "G (atomization)", "atomization free energy at 298.15 K", "eV", "meV", extensive=True),
         TargetInfo("atomization_energy", "E_at", "PBE0 atomization energy", "kcal/mol", "kcal/mol", extensive=True),
         TargetInfo("atomization_energy_dftb", "E_at(DFTB)", "DFTB atomization energy", "kcal/mol", "kcal/mol",
                    extensive=True),
     ]
 }
 
-QM9_TARGETS = ("mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "u0", "u", "h", "g", "cv", "omega1")
+#: the targets read from a QM9 file (U0, U, H, G as published: total energies)
+QM9_FILE_TARGETS = ("mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "u0", "u", "h", "g", "cv", "omega1")
+#: total energy -> atomization energy column (the file's value minus the atomic references)
+QM9_ATOMIZATION = {"u0": "u0_atom", "u": "u_atom", "h": "h_atom", "g": "g_atom"}
+#: every column of the ``qm9`` dataset
+QM9_TARGETS = QM9_FILE_TARGETS + tuple(QM9_ATOMIZATION.values())
+#: the 12 QM9 targets of DimeNet (Klicpera, Groß & Günnemann, ICLR 2020), in their order, with U0,
+#: U, H, G as atomization energies; ``config.yaml`` of gasteigerjo/dimenet @ 66a8168d lists
+#: ['mu', 'alpha', 'homo', 'lumo', 'gap', 'r2', 'zpve', 'U0', 'U', 'H', 'G', 'Cv'] (no ω1)
+DIMENET_TARGETS = ("mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "u0_atom", "u_atom", "h_atom", "g_atom", "cv")
+
+#: B3LYP/6-31G(2df,p) energies of the free atoms (Hartree) that QM9 publishes with the data
+#: (``atomref.txt``, figshare collection of Ramakrishnan et al., Sci. Data 1, 140022 (2014)), for
+#: U0 (0 K), U, H and G (298.15 K); the atomization energy of a molecule is its value minus the sum
+#: over its atoms. Checked against PyTorch Geometric's ``atomrefs`` (torch_geometric/datasets/qm9.py,
+#: the same numbers times 27.211386246 eV/Ha) in tests/test_molecule_data.py.
+QM9_ATOM_REFERENCES_HA: dict[str, dict[int, float]] = {
+    "u0": {1: -0.500273, 6: -37.846772, 7: -54.583861, 8: -75.064579, 9: -99.718730},
+    "u": {1: -0.498857, 6: -37.845355, 7: -54.582445, 8: -75.063163, 9: -99.717314},
+    "h": {1: -0.497912, 6: -37.844411, 7: -54.581501, 8: -75.062219, 9: -99.716370},
+    "g": {1: -0.510927, 6: -37.861317, 7: -54.598897, 8: -75.079532, 9: -99.733544},
+}
+
+
+def qm9_atomization_energy(total_ev: float, numbers: Sequence[int], which: str) -> float:
+    """Atomization energy (eV) of a QM9 molecule: its ``which`` (``u0``, ``u``, ``h``, ``g``) total
+    energy in eV minus the B3LYP energies of its free atoms (``QM9_ATOM_REFERENCES_HA``).
+    Negative for a bound molecule (PyG's and SchNetPack's sign)."""
+    refs = QM9_ATOM_REFERENCES_HA[which]
+    try:
+        atoms = sum(refs[int(z)] for z in numbers)
+    except KeyError as exc:
+        raise DatasetError(f"QM9 has atomic references for H, C, N, O, F only; got Z = {exc.args[0]}") from None
+    return float(total_ev) - float(convert(atoms, "Ha", "eV"))
 XTB_TARGETS = ("energy", "homo", "lumo", "gap", "mu")
 XTB_VIB_TARGETS = XTB_TARGETS + ("zpve", "u0", "u", "h", "g", "cv", "omega1")
 
@@ -278,7 +324,7 @@ QM9_HEADER: tuple[tuple[str, str | None], ...] = (
     ("g", "Ha"),
     ("cv", "cal/(mol K)"),
 )
-QM9_PARSER_VERSION = 1
+QM9_PARSER_VERSION = 2
 QM9_ARCHIVE = "qm9/dsgdb9nsd.xyz.tar.bz2"
 QM9_UNCHARACTERIZED = "qm9/uncharacterized.txt"
 QM9_URL = "https://ndownloader.figshare.com/files/3195389"
@@ -304,7 +350,8 @@ def parse_qm9_xyz(text: str, source: str = "") -> dict[str, Any]:
     frequencies (cm⁻¹); the GDB-17 and the relaxed-geometry SMILES; the two InChI strings.
 
     Returns ``numbers``, ``positions`` (Å), ``index``, ``smiles``, ``frequencies`` (cm⁻¹) and
-    the targets of ``QM9_TARGETS`` in their stored units (energies in eV).
+    the targets of ``QM9_TARGETS`` in their stored units (energies in eV): the file's total U0, U,
+    H, G and their atomization energies ``u0_atom`` ... ``g_atom`` (``qm9_atomization_energy``).
     """
     from ase.data import atomic_numbers
 
@@ -336,6 +383,8 @@ def parse_qm9_xyz(text: str, source: str = "") -> dict[str, Any]:
         info = TARGETS[name]
         rec[name] = float(convert(raw[name], unit, info.unit))
     rec["omega1"] = float(freqs.max()) if freqs.size else float("nan")
+    for total, atom in QM9_ATOMIZATION.items():
+        rec[atom] = qm9_atomization_energy(rec[total], rec["numbers"], total)
     return rec
 
 

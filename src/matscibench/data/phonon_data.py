@@ -73,6 +73,7 @@ __all__ = [
     "git_blob_sha1",
     "potential_check_phonons",
     "register_datasets",
+    "chen2021_split",
     "CM1_PER_THZ",
     "THERMAL_GRID_K",
 ]
@@ -327,9 +328,12 @@ def phonon_targets(grid: np.ndarray, dos: np.ndarray, temperatures: Sequence[flo
 def potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray) -> dict[str, Any]:
     """The potentials task's phonon check on an fcc primitive cell (``tasks.potential``).
 
-    3x3x3 supercell, 0.01 Å displacements, 12x12x12 Γ-centred mesh; returns the DOS normalised to
-    3 modes per atom on ``grid`` (phonopy's total DOS), the largest mesh frequency (THz), phonopy's
-    Cv(300 K) (J/(K·mol) per mole of cells) and the number of mesh modes below -0.1 THz.
+    3x3x3 supercell, 0.01 Å displacements, 12x12x12 Γ-centred mesh. Returns, with the phonon
+    family's conventions (``metrics.phonon``): ``dos``, phonopy's total DOS on ``grid`` (THz)
+    clipped and scaled to unit area; ``max_freq``, the frequency below which 99 % of its modes lie
+    (THz); ``imag``, the number of branches below -``IMAGINARY_TOL_THZ`` (0.05 THz) on the mesh;
+    plus ``max_mesh_freq`` (the largest mesh frequency, THz) and phonopy's Cv(300 K) ``cv``
+    (J/(K·mol) per mole of cells).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # phonopy's notes on acoustic modes of poor potentials
@@ -351,14 +355,14 @@ def _potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray) -> dict[str
     ph.forces = np.asarray(forces)
     ph.produce_force_constants()
     ph.run_mesh([12, 12, 12], is_gamma_center=True)
-    freqs = np.asarray(ph.mesh.frequencies).ravel()
+    mesh_freqs = np.asarray(ph.mesh.frequencies, dtype=float)
     ph.run_total_dos(freq_min=grid[0], freq_max=grid[-1], freq_pitch=grid[1] - grid[0])
     dos = np.interp(grid, np.asarray(ph.total_dos.frequency_points, float), np.asarray(ph.total_dos.dos, float))
-    area = np.trapezoid(dos, grid) if hasattr(np, "trapezoid") else np.trapz(dos, grid)
-    dos = dos / area * 3 * len(prim) if area > 0 else dos
+    dos = PHM.normalize_dos(grid, dos)
     ph.run_thermal_properties(temperatures=[300.0])
     cv = float(np.asarray(ph.thermal_properties.heat_capacity)[0])
-    return {"dos": dos, "max_freq": float(freqs.max()), "cv": cv, "imag": int((freqs < -0.1).sum())}
+    return {"dos": dos, "max_freq": float(PHM.maximum_frequency(grid, dos)), "max_mesh_freq": float(mesh_freqs.max()),
+            "cv": cv, "imag": PHM.imaginary_branches(mesh_freqs)}
 
 
 # ===================================================================================== dataset
@@ -1014,6 +1018,40 @@ def read_chen_csv(path: str | os.PathLike, grid: np.ndarray | None = None) -> tu
     if not rows:
         raise DatasetError(f"{path}: no rows")
     return ids, atoms, np.asarray(grid if grid is not None else freq_ref, float), np.asarray(rows)
+
+
+#: the published split of the CSV's rows (package data written by tools/make_chen2021_split.py)
+CHEN_SPLIT_FILE = "chen2021_phonon_split.csv"
+CHEN_SPLIT_CITATION = (
+    "data/idx_train.txt, idx_valid.txt, idx_test.txt of ninarina12/phononDoS_tutorial @ e1911bb5 (Andrejevic, Chen, "
+    "Smidt et al., e3nn tutorial accompanying Chen et al., Adv. Sci. 8, 2004214 (2021)): 1,192 / 141 / 189 rows of "
+    "data/data.csv, element-balanced (train_valid_test_split, seed 12)"
+)
+
+
+def chen2021_split(n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, valid, test) row indices of Chen et al.'s CSV as published with it (``CHEN_SPLIT_CITATION``).
+
+    The paper's own split (zhantaochen/phonondos_e3nn, ``models/200801_trteva_indices.pkl``,
+    1,220 / 152 / 152) indexes the 1,524 entries of a pickle published only inside a zip, in an
+    order no other file gives, so it cannot be mapped onto the 1,522 rows of this CSV; the
+    tutorial's split, made by the same group for exactly this file, is used instead.
+    ``n_rows``: the dataset's size, checked against the split's.
+    """
+    from importlib.resources import files
+
+    path = files("matscibench") / "data" / "tables" / CHEN_SPLIT_FILE
+    parts: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
+    for line in path.read_text().splitlines()[1:]:
+        row, name = line.split(",")
+        parts[name].append(int(row))
+    total = sum(len(v) for v in parts.values())
+    if n_rows is not None and total != n_rows:
+        raise DatasetError(
+            f"{path}: the published split covers {total} rows, the dataset has {n_rows}; it belongs to data/data.csv of "
+            f"ninarina12/phononDoS_tutorial at {CHEN_COMMIT} (git blob {CHEN_GIT_BLOB_SHA1}); use that file"
+        )
+    return tuple(np.asarray(sorted(parts[k]), dtype=int) for k in ("train", "valid", "test"))  # type: ignore[return-value]
 
 
 class ChenPhononDosSpec(PhononSpec):

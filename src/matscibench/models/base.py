@@ -103,12 +103,18 @@ class EpochCallback:
         return self.reached(float(val_metric))
 
 
-def fit_with_callback(model: Any, X: Sequence[Any], y: np.ndarray, cb: EpochCallback | None) -> None:
-    """``model.fit(X, y, on_epoch=cb)`` when ``fit`` takes ``on_epoch``, else ``model.fit(X, y)``."""
-    if cb is not None and "on_epoch" in _fit_params(model):
-        model.fit(X, y, on_epoch=cb)
-    else:
-        model.fit(X, y)
+def fit_with_callback(model: Any, X: Sequence[Any], y: np.ndarray, cb: EpochCallback | None,
+                      validation: tuple[Sequence[Any], np.ndarray] | None = None) -> None:
+    """``model.fit(X, y, on_epoch=cb)`` when ``fit`` takes ``on_epoch``, else ``model.fit(X, y)``;
+    ``validation`` = (inputs, targets) fixed by the task goes in as ``validation_data=`` to a ``fit``
+    that takes it (the model then scores its epochs on it instead of holding out its own part)."""
+    params = _fit_params(model)
+    kw: dict[str, Any] = {}
+    if cb is not None and "on_epoch" in params:
+        kw["on_epoch"] = cb
+    if validation is not None and "validation_data" in params:
+        kw["validation_data"] = validation
+    model.fit(X, y, **kw)
 
 
 def _fit_params(model: Any) -> set[str]:

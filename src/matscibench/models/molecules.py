@@ -134,8 +134,10 @@ class CoulombMatrixKRR:
     Parameters
     ----------
     gamma, alpha: kernel width (1/σ, on L1 distances of the features) and ridge strength; when
-        None they are chosen on a held-out ``validation_fraction`` of the training set from
-        ``gamma_grid`` (multiples of 1 / median L1 distance) and ``alpha_grid``.
+        None they are chosen from ``gamma_grid`` (multiples of 1 / median L1 distance) and
+        ``alpha_grid`` on the task's validation set (``fit(..., validation_data=(X_val, y_val))``,
+        at most ``max_train`` // 4 of its molecules), else on a held-out ``validation_fraction`` of
+        the training set.
     baseline: ``"composition"`` (per-element linear fit first), ``"mean"`` or None.
     n_atoms_max: length of the eigenvalue vector (default: the largest training molecule).
     max_train: at most this many training molecules (a random subset; the kernel matrix is
@@ -179,7 +181,7 @@ class CoulombMatrixKRR:
             return np.full(len(X), self.offset_)
         return self.baseline_.predict(_numbers(X)) + self.offset_
 
-    def fit(self, X: Sequence[Any], y: Any) -> CoulombMatrixKRR:
+    def fit(self, X: Sequence[Any], y: Any, validation_data: tuple[Sequence[Any], Any] | None = None) -> CoulombMatrixKRR:
         from sklearn.kernel_ridge import KernelRidge
         from sklearn.metrics.pairwise import manhattan_distances
 
@@ -204,18 +206,29 @@ class CoulombMatrixKRR:
         F = self._features(X)
         gamma, alpha = self.gamma, self.alpha
         if gamma is None or alpha is None:
-            n_val = max(1, int(round(self.validation_fraction * len(y))))
-            perm = rng.permutation(len(y))
-            va, tr = perm[:n_val], perm[n_val:]
-            sub = F[tr[: min(len(tr), 1000)]]
+            if validation_data is not None:
+                X_va, y_va = validation_data
+                y_va = np.asarray(y_va, dtype=float)
+                if len(X_va) > max(1, self.max_train // 4):
+                    pick = np.sort(rng.choice(len(X_va), max(1, self.max_train // 4), replace=False))
+                    X_va, y_va = [X_va[i] for i in pick], y_va[pick]
+                F_all = np.vstack([F, self._features(X_va)])
+                r_all = np.concatenate([r, (y_va - self._baseline(X_va)) / self.scale_])
+                tr, va = np.arange(len(F)), np.arange(len(F), len(F_all))
+            else:
+                F_all, r_all = F, r
+                n_val = max(1, int(round(self.validation_fraction * len(y))))
+                perm = rng.permutation(len(y))
+                va, tr = perm[:n_val], perm[n_val:]
+            sub = F_all[tr[: min(len(tr), 1000)]]
             med = float(np.median(manhattan_distances(sub, sub)[np.triu_indices(len(sub), 1)])) if len(sub) > 1 else 1.0
             gammas = [gamma] if gamma is not None else [g / max(med, 1e-12) for g in self.gamma_grid]
             alphas = [alpha] if alpha is not None else list(self.alpha_grid)
             best = (math.inf, gammas[0], alphas[0])
             for g in gammas:
                 for a in alphas:
-                    m = KernelRidge(kernel="laplacian", gamma=g, alpha=a).fit(F[tr], r[tr])
-                    err = float(np.mean(np.abs(m.predict(F[va]) - r[va])))
+                    m = KernelRidge(kernel="laplacian", gamma=g, alpha=a).fit(F_all[tr], r_all[tr])
+                    err = float(np.mean(np.abs(m.predict(F_all[va]) - r_all[va])))
                     if err < best[0]:
                         best = (err, g, a)
             _, gamma, alpha = best
@@ -405,7 +418,10 @@ class _GraphNetRegressor:
         return torch.device(self.device)
 
     @torch_deterministic
-    def fit(self, X: Sequence[Any], y: Any, on_epoch: EpochCallback | None = None):
+    def fit(self, X: Sequence[Any], y: Any, on_epoch: EpochCallback | None = None,
+            validation_data: tuple[Sequence[Any], Any] | None = None):
+        """Train; epochs are scored on ``validation_data`` = (inputs, targets) when the task gives
+        one (QM9's 10,000 validation molecules), else on a held-out ``validation_fraction``."""
         import torch
 
         y = np.asarray(y, dtype=float)
@@ -430,9 +446,19 @@ class _GraphNetRegressor:
         with phase("featurize"):
             zs, rs = self._tensors(X)
         n = len(y)
-        n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
-        perm = rng.permutation(n)
-        va, tr = perm[:n_val], perm[n_val:]
+        if validation_data is not None and len(validation_data[0]):
+            # the task's validation molecules, appended after the training ones
+            X_va, y_va = validation_data
+            zs_v, rs_v = self._tensors(X_va)
+            zs, rs = zs + zs_v, rs + rs_v
+            nums = nums + _numbers(X_va)
+            y = np.concatenate([y, np.asarray(y_va, dtype=float)])
+            tr, va = rng.permutation(n), np.arange(n, n + len(X_va))
+            n_val = len(va)
+        else:
+            n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
+            perm = rng.permutation(n)
+            va, tr = perm[:n_val], perm[n_val:]
         self.net_ = self._build(readout).to(self.device_)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         steps_per_epoch = max(1, math.ceil(len(tr) / self.batch_size))

@@ -183,7 +183,8 @@ class E3nnDos:
     r_max: neighbour cut-off (Å). n_basis: radial basis functions. mul: channels per irrep
     (``mul x 0e + mul/2 x 1o + mul/2 x 1e`` hidden features). n_layers: interaction layers.
     epochs, batch_size, lr, weight_decay: Adam training. validation_fraction: structures held
-    out for ``on_epoch`` and the best-epoch choice.
+    out for ``on_epoch`` and the best-epoch choice, unless the task gives its own validation set
+    (``fit(..., validation_data=(structures, Y))``).
     random_state: seed of the initialisation, the split and the batches.
     """
 
@@ -258,7 +259,8 @@ class E3nnDos:
 
     # ------------------------------------------------------------------ training
     @torch_deterministic
-    def fit(self, X: Sequence[Any], Y: Any, on_epoch: Any = None, frequencies: Any = None) -> E3nnDos:
+    def fit(self, X: Sequence[Any], Y: Any, on_epoch: Any = None, frequencies: Any = None,
+            validation_data: tuple[Sequence[Any], Any] | None = None) -> E3nnDos:
         import torch
 
         Y = _check_xy(X, Y)
@@ -269,12 +271,21 @@ class E3nnDos:
         rng = np.random.default_rng(seed)
         graphs = self._graphs(X)
         n = len(graphs)
-        n_val = int(round(self.validation_fraction * n)) if n >= 10 else 0
-        perm = rng.permutation(n)
-        val, tr = perm[:n_val], perm[n_val:]
+        if validation_data is not None and len(validation_data[0]):
+            # the task's validation structures, appended after the training ones
+            Xv, Yv = validation_data
+            Yv = _unit_area(_check_xy(Xv, Yv), self.frequencies_)
+            graphs = graphs + self._graphs(Xv)
+            Y = np.concatenate([Y, Yv])
+            tr, val = rng.permutation(n), np.arange(n, n + len(Yv))
+            n_val = len(val)
+        else:
+            n_val = int(round(self.validation_fraction * n)) if n >= 10 else 0
+            perm = rng.permutation(n)
+            val, tr = perm[:n_val], perm[n_val:]
         # targets scaled to unit mean over the grid, as the network's output
         Yt = torch.as_tensor(Y / np.maximum(Y.mean(axis=1, keepdims=True), 1e-12), dtype=torch.float32)
-        avg_neigh = float(np.mean([len(g[1]) / max(1, len(g[0])) for g in graphs]))
+        avg_neigh = float(np.mean([len(g[1]) / max(1, len(g[0])) for g in graphs[:n]]))
         self.net_ = _E3nnDosNet(Y.shape[1], self.r_max, self.n_basis, self.mul, self.n_layers, avg_neigh)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, int(self.epochs)))

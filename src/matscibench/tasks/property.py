@@ -97,6 +97,10 @@ class PropertyTask(DatasetTask):
         y = self.y(ds)
         return [ds.inputs[i] for i in train], y[train]
 
+    def validation_indices(self, ds: Dataset, fold: int) -> np.ndarray | None:
+        """Indices of a validation set the task fixes for ``fold`` (None: the model holds out its own)."""
+        return None
+
     def get_test_data(self, fold: int, ds: Dataset | None = None, include_target: bool = False):
         ds = ds or self.load()
         _, test = self.folds(ds)[fold]
@@ -147,8 +151,10 @@ class PropertyTask(DatasetTask):
 
         info = self.metric_info(self.primary_metric)
         cb = EpochCallback(self.primary_metric, info.higher_is_better, self.target, self._primary_score, meter.record_epoch)
+        val = self.validation_indices(ds, fold)
+        validation = None if val is None else ([ds.inputs[i] for i in val], y[val])
         with meter.phase("fit"):
-            fit_with_callback(model, X_train, y_train, cb)
+            fit_with_callback(model, X_train, y_train, cb, validation=validation)
         fit_end = meter.elapsed()
 
         def describe(i: int) -> str:
