@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -179,7 +181,10 @@ def datasets(
     """Show datasets and where they come from (cached, local, download, generate); prepare them."""
     if prepare:
         from matscibench.data.registry import get_dataset
+        from matscibench.run.executor import forked_children_die_with_this_process
         from matscibench.run.progress import RunDisplay
+
+        forked_children_die_with_this_process()  # a generator's pool workers end with this process
 
         with RunDisplay(console).preparing() as cb:
             for name in prepare:
@@ -247,6 +252,9 @@ def report(
     except KeyError as exc:
         raise MatscibenchError(str(exc.args[0])) from None
     rep = aggregate_run(st, rid, results_dir=_predictions_dir(results, store))
+    from matscibench.paths import check_name
+
+    check_name(rid, "run id")  # it names the report folder: never one outside --results
     if html:
         from matscibench.report.html import write_html
 
@@ -314,12 +322,23 @@ def compare(
 
 
 def main() -> None:
+    from matscibench.errors import clean_text
+
     try:
         app()
     except MatscibenchError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(clean_text(exc, 3000))}")
         sys.exit(2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from matscibench.run.driver import Terminated
+
+        if isinstance(exc, Terminated):
+            # SIGTERM (a batch scheduler): the run is recorded as interrupted; leave now, without
+            # waiting for a dataset generator's pool to finish its work (its workers die with us)
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(143)
         sys.exit(130)
 
 
