@@ -429,27 +429,27 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 def test_read_only_results_folder_is_a_one_line_error(tmp_path):
     suite = tmp_path / "s.toml"
     suite.write_text(suite_text())
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    prefix = None
-    if os.geteuid() == 0:  # root writes anywhere: run the command as 'nobody'
-        runuser = shutil.which("runuser")
-        if not runuser:
-            pytest.skip("running as root without runuser: cannot make a folder read-only")
-        prefix = [runuser, "-u", "nobody", "--"]
-        for p in (tmp_path, *tmp_path.parents):
-            if p == Path("/"):
-                break
-            os.chmod(p, os.stat(p).st_mode | 0o005)
-        os.chmod(suite, 0o644)
-    os.chmod(ro, 0o555)
+    if os.geteuid() == 0:
+        # root writes through permission bits: use a folder no one can create files in
+        ro = Path("/sys/kernel")
+        try:
+            with open(ro / "probe", "w"):
+                pass
+            pytest.skip("running as root and /sys/kernel is writable: no read-only folder to test with")
+        except OSError:
+            pass
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        os.chmod(ro, 0o555)
+    before = sorted(p.name for p in ro.iterdir())
     try:
-        env = _env(MATSCIBENCH_CACHE=str(tmp_path / "cache-ro"))
-        res = run_cli(["run", "-s", str(suite), "-r", str(ro)], timeout=60, env=env, prefix=prefix)
+        res = run_cli(["run", "-s", str(suite), "-r", str(ro)], timeout=60)
         one_line_error(res, str(ro), "not writable", "--results")
-        assert not list(ro.iterdir())
+        assert sorted(p.name for p in ro.iterdir()) == before
     finally:
-        os.chmod(ro, 0o755)
+        if ro.parent == tmp_path:
+            os.chmod(ro, 0o755)
 
 
 # --------------------------------------------------------------------------- 8. validation, limits

@@ -85,7 +85,9 @@ def _hash_array(h: Any, arr: pa.Array) -> None:
 
         h.update(b"L" + np.asarray(pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64).tobytes())
         _hash_array(h, pc.list_flatten(arr))
-    elif pa.types.is_integer(t) or pa.types.is_boolean(t):
+    elif pa.types.is_boolean(t):
+        h.update(b"B" + np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.uint8).tobytes())
+    elif pa.types.is_integer(t):
         h.update(b"I" + np.asarray(arr.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64).tobytes())
     elif pa.types.is_floating(t):
         h.update(b"F" + np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64).tobytes())
