@@ -65,7 +65,7 @@ def run(
     """Run a suite (resumes it when it was interrupted) and write the report."""
     import time
 
-    from matscibench.run.driver import run_suite
+    from matscibench.run.driver import Terminated, run_suite
     from matscibench.suite import load_suite
 
     spec = load_suite(suite)
@@ -74,21 +74,30 @@ def run(
         rid = f"{spec.name}-{time.strftime('%Y%m%dT%H%M%S')}"
     if scheduler or cluster_config:
         executor = "dask"
-    out = run_suite(
-        spec,
-        results=results,
-        store=store,
-        workers=workers,
-        run_id=rid,
-        retry_failed=retry_failed,
-        timeout_s=timeout,
-        memory_limit_MiB=memory_limit,
-        executor=executor,
-        scheduler=scheduler,
-        cluster_config=cluster_config,
-        exclusive=exclusive,
-        quiet=quiet,
-    )
+    try:
+        out = run_suite(
+            spec,
+            results=results,
+            store=store,
+            workers=workers,
+            run_id=rid,
+            retry_failed=retry_failed,
+            timeout_s=timeout,
+            memory_limit_MiB=memory_limit,
+            executor=executor,
+            scheduler=scheduler,
+            cluster_config=cluster_config,
+            exclusive=exclusive,
+            quiet=quiet,
+        )
+    except Terminated:
+        # SIGTERM (a batch scheduler): the run is recorded as interrupted; leave now, without
+        # waiting for a dataset generator's pool to finish its work (its workers die with us)
+        with contextlib.suppress(Exception):
+            console.file.flush()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(143)
     if quiet:
         console.print(str(out.reports.get("markdown", out.results_dir)))
 
@@ -329,16 +338,7 @@ def main() -> None:
     except MatscibenchError as exc:
         err.print(f"[bold red]error:[/] {escape(clean_text(exc, 3000))}")
         sys.exit(2)
-    except KeyboardInterrupt as exc:
-        from matscibench.run.driver import Terminated
-
-        if isinstance(exc, Terminated):
-            # SIGTERM (a batch scheduler): the run is recorded as interrupted; leave now, without
-            # waiting for a dataset generator's pool to finish its work (its workers die with us)
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(143)
+    except KeyboardInterrupt:
         sys.exit(130)
 
 
