@@ -489,3 +489,34 @@ def test_default_time_limit_is_printed_and_a_killed_job_records_its_wall_time(tm
     res = run_cli(["run", "-s", str(suite), "-r", str(out)])
     assert res.returncode == 0, res.stderr[-3000:]
     assert "job time limit: 3 h (family default; --timeout to change)" in res.stdout
+
+
+# --------------------------------------------------------------------------- the pieces, unit by unit
+def test_clean_text_bounds_and_escapes():
+    from matscibench.errors import clean_text
+
+    s = clean_text("a" * 10_000 + "\udcff" + "b" * 10_000, 1000)
+    assert len(s) <= 1000 + 60 and s.startswith("a" * 600) and s.endswith("b" * 250)
+    assert "characters cut" in s
+    s.encode("utf-8")
+    assert clean_text("x\udcffy\x00z") == "x\\udcffy\\x00z"
+    t0 = time.perf_counter()
+    clean_text("x" * (50 * 2**20))  # O(limit), not O(len)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_only_curable_store_errors_are_retried():
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+    from matscibench.store import _transient
+
+    class Orig(Exception):
+        def __init__(self, code):
+            self.sqlstate = code
+
+    assert _transient(OperationalError("x", {}, Orig("08006")), "postgresql")  # connection failure
+    assert _transient(OperationalError("x", {}, Orig("57P01")), "postgresql")  # admin shutdown
+    assert not _transient(DataError("x", {}, Orig("22001")), "postgresql")  # value too long
+    assert not _transient(IntegrityError("x", {}, Orig("23505")), "postgresql")
+    assert _transient(OperationalError("database is locked", {}, Exception()), "sqlite")
+    assert not _transient(OperationalError("file is not a database", {}, Exception()), "sqlite")

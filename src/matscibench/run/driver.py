@@ -106,21 +106,19 @@ def _probe(items: list, isolate: bool, workers: int) -> dict[str, dict[str, Any]
     try:
         try:
             return ex.submit(probe_models, items).result()
-        except Exception:  # noqa: BLE001 - the worker died: find which model killed it
-            if len(items) == 1:
-                futs = {}
-            else:
-                futs = {it[0]: ex.submit(probe_models, [it]) for it in items}
-            out: dict[str, dict[str, Any]] = {}
-            for it in items:
-                try:
-                    if it[0] not in futs:
-                        raise ex.submit(probe_models, [it]).exception() or RuntimeError("no result")
-                    out.update(futs[it[0]].result())
-                except Exception as exc:  # noqa: BLE001
-                    out[it[0]] = {"error": "build", "import_error": False,
-                                  "message": clean_text(f"the process building it died: {type(exc).__name__}: {safe_str(exc)}")}
-            return out
+        except Exception as exc:  # noqa: BLE001 - the worker died: find which model killed it
+            first = exc
+        futs = {} if len(items) == 1 else {it[0]: ex.submit(probe_models, [it]) for it in items}
+        out: dict[str, dict[str, Any]] = {}
+        for label, *_ in items:
+            try:
+                if label not in futs:
+                    raise first
+                out.update(futs[label].result())
+            except Exception as exc:  # noqa: BLE001
+                out[label] = {"error": "build", "import_error": False,
+                              "message": clean_text(f"the process building it died: {type(exc).__name__}: {safe_str(exc)}")}
+        return out
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
 
