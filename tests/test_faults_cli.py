@@ -193,10 +193,12 @@ def test_sigterm_stops_the_run_and_every_process_it_started(tmp_path, small_emt,
         time.sleep(0.2)
     started = _pids(pid_file)
     os.kill(proc.pid, signal.SIGTERM)
-    out_s, err_s = proc.communicate(timeout=60)
+    try:
+        out_s, err_s = proc.communicate(timeout=60)
+    finally:
+        assert_no_survivors(proc.pid)  # (and kills them, so that a failure leaves nothing behind)
     assert proc.returncode == 143, (proc.returncode, err_s[-3000:])
     assert "interrupted by SIGTERM" in out_s
-    assert_no_survivors(proc.pid)
     assert not [p for p in started if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("select status from runs").fetchone()[0] == "interrupted"
