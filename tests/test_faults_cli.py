@@ -383,7 +383,6 @@ def pg():
 
 
 def test_postgres_refused_value_is_not_retried_and_leaves_no_claim(pg):
-    from matscibench.errors import StoreError
     from matscibench.run.spec import JobResult
     from matscibench.store import Store
 
@@ -391,9 +390,10 @@ def test_postgres_refused_value_is_not_retried_and_leaves_no_claim(pg):
     assert st.claim("r1", "k1") == "mine"
     bad = JobResult(key="k1", run_id="r1", task="t", model="m" * 300, fold=0, seed=0, status="ok")
     t0 = time.monotonic()
-    with pytest.raises(StoreError, match="refused a value"):
+    with pytest.raises(Exception, match="refused a value") as err:  # a StoreError: one line in the CLI
         st.record(bad)
     assert time.monotonic() - t0 < 10  # before: retried for reconnect_timeout_s (120 s)
+    assert type(err.value).__name__ == "StoreError"
     st.release_claims("r1")
     # a message with NUL and lone surrogates is stored (PostgreSQL refuses NUL in text)
     ok = JobResult(key="k2", run_id="r1", task="t", model="m", fold=0, seed=0, status="failed",
@@ -482,10 +482,10 @@ def test_default_time_limit_is_printed_and_a_killed_job_records_its_wall_time(tm
     out = tmp_path / "res"
     res = run_cli(["run", "-s", str(suite), "-r", str(out), "--timeout", "4"])
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "job time limit: 4 s (--timeout)" in res.stdout
     (row,) = check_store(out / "results.sqlite")
     assert row[2] == "failed" and row[3] == "JobTimeout"
     assert 3.5 <= row[6] < 30, row[6]  # before: ~0 s
+    assert "job time limit: 4 s (--timeout)" in res.stdout
     # without --timeout: the family default, printed with the plan
     suite.write_text(suite_text())
     res = run_cli(["run", "-s", str(suite), "-r", str(out)])
