@@ -360,6 +360,7 @@ def test_a_crashing_constructor_fails_its_jobs_not_the_run(tmp_path, small_emt):
 
 
 # --------------------------------------------------------------------------- 6. PostgreSQL limits
+@pytest.mark.slow
 def test_overlong_labels_are_refused_when_the_suite_is_read(tmp_path):
     suite = tmp_path / "s.toml"
     suite.write_text(suite_text(models=f'[[models]]\nname = "dummy"\nlabel = "{"m" * 250}"\n'))
@@ -408,6 +409,7 @@ def test_postgres_refused_value_is_not_retried_and_leaves_no_claim(pg):
 
 
 # --------------------------------------------------------------------------- 7. one-line errors
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_errors(tmp_path):
     suite = tmp_path / "s.toml"
     # bad task parameters

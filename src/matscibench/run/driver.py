@@ -411,7 +411,6 @@ def _sigterm_as_interrupt() -> Any:
             signal.signal(sig, h)
 
 
-
 def _run_suite(
     suite: Suite,
     *,
