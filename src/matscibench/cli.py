@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -63,7 +65,7 @@ def run(
     """Run a suite (resumes it when it was interrupted) and write the report."""
     import time
 
-    from matscibench.run.driver import run_suite
+    from matscibench.run.driver import Terminated, run_suite
     from matscibench.suite import load_suite
 
     spec = load_suite(suite)
@@ -72,21 +74,30 @@ def run(
         rid = f"{spec.name}-{time.strftime('%Y%m%dT%H%M%S')}"
     if scheduler or cluster_config:
         executor = "dask"
-    out = run_suite(
-        spec,
-        results=results,
-        store=store,
-        workers=workers,
-        run_id=rid,
-        retry_failed=retry_failed,
-        timeout_s=timeout,
-        memory_limit_MiB=memory_limit,
-        executor=executor,
-        scheduler=scheduler,
-        cluster_config=cluster_config,
-        exclusive=exclusive,
-        quiet=quiet,
-    )
+    try:
+        out = run_suite(
+            spec,
+            results=results,
+            store=store,
+            workers=workers,
+            run_id=rid,
+            retry_failed=retry_failed,
+            timeout_s=timeout,
+            memory_limit_MiB=memory_limit,
+            executor=executor,
+            scheduler=scheduler,
+            cluster_config=cluster_config,
+            exclusive=exclusive,
+            quiet=quiet,
+        )
+    except Terminated:
+        # SIGTERM (a batch scheduler): the run is recorded as interrupted; leave now, without
+        # waiting for a dataset generator's pool to finish its work (its workers die with us)
+        with contextlib.suppress(Exception):
+            console.file.flush()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(143)
     if quiet:
         console.print(str(out.reports.get("markdown", out.results_dir)))
 
@@ -179,7 +190,10 @@ def datasets(
     """Show datasets and where they come from (cached, local, download, generate); prepare them."""
     if prepare:
         from matscibench.data.registry import get_dataset
+        from matscibench.run.executor import forked_children_die_with_this_process
         from matscibench.run.progress import RunDisplay
+
+        forked_children_die_with_this_process()  # a generator's pool workers end with this process
 
         with RunDisplay(console).preparing() as cb:
             for name in prepare:
@@ -247,6 +261,9 @@ def report(
     except KeyError as exc:
         raise MatscibenchError(str(exc.args[0])) from None
     rep = aggregate_run(st, rid, results_dir=_predictions_dir(results, store))
+    from matscibench.paths import check_name
+
+    check_name(rid, "run id")  # it names the report folder: never one outside --results
     if html:
         from matscibench.report.html import write_html
 
@@ -314,10 +331,12 @@ def compare(
 
 
 def main() -> None:
+    from matscibench.errors import clean_text
+
     try:
         app()
     except MatscibenchError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print(f"[bold red]error:[/] {escape(clean_text(exc, 3000))}")
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

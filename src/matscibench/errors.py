@@ -44,3 +44,36 @@ class JobTimeout(MatscibenchError):
 
 class JobMemoryExceeded(MatscibenchError):
     """A job's resident memory went past its limit and the job was killed."""
+
+
+class StoreError(MatscibenchError):
+    """The results store cannot be opened or written (a corrupt file, a read-only folder, a value
+    the database refuses)."""
+
+
+#: longest error message kept with a job (characters); longer ones keep their head and tail
+MESSAGE_MAX_CHARS = 4000
+#: longest traceback kept with a job (characters)
+TRACEBACK_MAX_CHARS = 64000
+
+
+def safe_str(obj: object) -> str:
+    """``str(obj)``, or a placeholder when its ``__str__`` itself raises."""
+    try:
+        return str(obj)
+    except Exception:  # noqa: BLE001 - a hostile __str__
+        return f"<{type(obj).__name__} whose text could not be read>"
+
+
+def clean_text(text: object, limit: int = MESSAGE_MAX_CHARS) -> str:
+    """Text that can be stored and shown whatever a model put in it: at most ``limit`` characters
+    (head and tail kept, the middle replaced by a note saying how much was cut), valid UTF-8 (lone
+    surrogates and other unencodable code points written as backslash escapes) and no NUL
+    characters (PostgreSQL refuses them). Costs O(limit), not O(len(text))."""
+    s = text if isinstance(text, str) else safe_str(text)
+    if len(s) > limit:
+        head = max(0, (limit * 2) // 3)
+        tail = max(0, limit - head - 40)
+        s = f"{s[:head]} … [{len(s) - head - tail:,} characters cut] … {s[len(s) - tail:] if tail else ''}"
+    s = s.encode("utf-8", "backslashreplace").decode("utf-8")
+    return s.replace("\x00", "\\x00")

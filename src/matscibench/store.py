@@ -46,9 +46,19 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
-from matscibench.run.spec import JobResult
+from matscibench.errors import MESSAGE_MAX_CHARS, TRACEBACK_MAX_CHARS, StoreError, clean_text
+from matscibench.run.spec import NAME_MAX_CHARS, JobResult
 
 __all__ = ["Store", "SCHEMA_VERSION", "driver_identity"]
 
@@ -62,8 +72,8 @@ metadata = MetaData()
 runs = Table(
     "runs",
     metadata,
-    Column("run_id", String(200), primary_key=True),
-    Column("suite_name", String(200)),
+    Column("run_id", String(NAME_MAX_CHARS), primary_key=True),
+    Column("suite_name", String(NAME_MAX_CHARS)),
     Column("suite_json", Text),
     Column("created_at", Float),
     Column("updated_at", Float),
@@ -80,8 +90,8 @@ jobs = Table(
     metadata,
     Column("run_id", String(200), primary_key=True),
     Column("key", String(64), primary_key=True),
-    Column("task", String(200), index=True),
-    Column("model", String(200), index=True),
+    Column("task", String(NAME_MAX_CHARS), index=True),
+    Column("model", String(NAME_MAX_CHARS), index=True),
     Column("fold", Integer),
     Column("seed", Integer),
     Column("status", String(20)),
@@ -171,6 +181,32 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) else f
 
 
+#: SQLSTATE classes of errors that a retry can cure: connection exceptions (08), operator
+#: intervention such as a server restart (57), insufficient resources (53), transaction rollback
+#: (40: serialization failure, deadlock)
+_TRANSIENT_SQLSTATE = ("08", "57", "53", "40")
+
+
+def _transient(exc: BaseException, dialect: str) -> bool:
+    """Whether retrying the operation that raised ``exc`` can succeed (a dropped connection, a
+    locked SQLite file) -- never for data the database refuses (DataError: a value too long),
+    constraint violations or SQL errors, which fail the same way every time."""
+    if isinstance(exc, (IntegrityError, ProgrammingError, DataError, NotSupportedError)):
+        return False
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    if dialect == "sqlite":
+        msg = str(exc).lower()
+        return "locked" in msg or "busy" in msg  # a bad SQLite file is not a network problem
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code:
+        return str(code)[:2] in _TRANSIENT_SQLSTATE
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
 def _url(target: str | Path) -> str:
     s = str(target)
     if "://" in s:
@@ -184,8 +220,17 @@ class Store:
     def __init__(self, target: str | Path, reconnect_timeout_s: float = 120.0) -> None:
         self.url = _url(target)
         self.reconnect_timeout_s = reconnect_timeout_s
-        if self.url.startswith("sqlite:///"):
-            Path(self.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(self.url[len("sqlite:///") :]) if self.url.startswith("sqlite:///") else None
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the folder of the results store {path}: {exc.strerror or exc}. "
+                    "Give a writable place with --results or --store."
+                ) from None
+            if path.is_dir():
+                raise StoreError(f"the results store {path} is a folder, not a file; give a file path with --store")
         # pre-ping: a connection that died while idle in the pool is replaced, not used
         self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
@@ -198,7 +243,49 @@ class Store:
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.close()
 
-        self._retry(self._create_tables)
+        try:
+            self._retry(self._create_tables)
+        except StoreError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            self.engine.dispose()
+            raise self._open_error(path, exc) from None
+
+    def check_writable(self) -> None:
+        """Raise ``StoreError`` now, not after the first job, when the store cannot be written
+        (SQLite opens a read-only file, or one in a read-only folder, without complaint until the
+        first write): writes a row and rolls it back."""
+        path = Path(self.url[len("sqlite:///") :]) if self.url.startswith("sqlite:///") else None
+
+        def op() -> None:
+            with self.engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    conn.execute(insert(claims_t).values(run_id="(write probe)", key=os.urandom(8).hex(), owner="probe"))
+                finally:
+                    trans.rollback()
+
+        try:
+            self._retry(op)
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._open_error(path, exc) from None
+
+    def _open_error(self, path: Path | None, exc: BaseException) -> StoreError:
+        detail = clean_text(getattr(exc, "orig", None) or exc, 300)
+        if path is None:
+            return StoreError(f"cannot open the results store {self.url}: {detail}")
+        low = detail.lower()
+        if "not a database" in low or "malformed" in low or "corrupt" in low:
+            return StoreError(
+                f"{path} is not a readable SQLite results store ({detail}). Move it away (it is "
+                "corrupt or another kind of file) or give another --results / --store."
+            )
+        if "readonly" in low or "read-only" in low or "unable to open" in low or isinstance(exc, PermissionError):
+            return StoreError(
+                f"cannot write the results store {path} ({detail}). Make it and its folder writable, "
+                "or give another --results / --store."
+            )
+        return StoreError(f"cannot open the results store {path}: {detail}")
 
     def _create_tables(self) -> None:
         # two drivers starting at once may both try to create the tables; the loser sees
@@ -219,11 +306,13 @@ class Store:
         while True:
             try:
                 return fn()
-            except (OperationalError, DBAPIError) as exc:
-                if isinstance(exc, (IntegrityError, ProgrammingError)):
+            except DataError as exc:  # a value the database refuses: the same on every retry
+                raise StoreError(
+                    f"the results store {self.url} refused a value: {clean_text(exc.orig or exc, 500)}"
+                ) from exc
+            except DBAPIError as exc:
+                if not _transient(exc, self.engine.dialect.name):
                     raise
-                if self.engine.dialect.name == "sqlite" and "locked" not in str(exc).lower():
-                    raise  # a bad SQLite file is not a network problem
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning("results store %s unreachable (%s); retrying in %.2g s", self.url, exc.__class__.__name__, delay)
@@ -370,13 +459,14 @@ class Store:
             fold=result.fold,
             seed=result.seed,
             status=result.status,
-            error_type=result.error_type,
-            error_message=result.error_message,
-            traceback=result.traceback,
+            # whatever a model raised: bounded, valid text (lone surrogates, 20 MB messages)
+            error_type=None if result.error_type is None else clean_text(result.error_type, NAME_MAX_CHARS),
+            error_message=None if result.error_message is None else clean_text(result.error_message, MESSAGE_MAX_CHARS),
+            traceback=None if result.traceback is None else clean_text(result.traceback, TRACEBACK_MAX_CHARS),
             started_at=result.started_at,
             finished_at=result.finished_at,
             wall_s=result.wall_s,
-            host=result.host,
+            host=clean_text(result.host, NAME_MAX_CHARS),
             pid=result.pid,
             dataset_checksum=info.get("dataset_checksum") or result.spec.get("dataset_checksum"),
             split_hash=info.get("split_hash"),

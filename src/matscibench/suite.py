@@ -48,10 +48,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from matscibench.errors import SuiteError
-from matscibench.run.spec import canonical_json
+from matscibench.errors import MatscibenchError, SuiteError
+from matscibench.run.spec import NAME_MAX_CHARS, canonical_json
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -101,7 +101,8 @@ class Suite(BaseModel):
     models: list[ModelSpec]
     folds: list[int] | Literal["all"] = "all"
     repeats: int = Field(1, ge=1)
-    seed: int = 0
+    #: first seed (numpy and PyTorch take seeds in 0 .. 2**32 - 1)
+    seed: int = Field(0, ge=0, lt=2**32)
     workers: int | Literal["auto"] = "auto"
     timeout_s: float | None = Field(None, gt=0)
     #: resident-memory limit per job (MiB); a job past it is killed and recorded as failed
@@ -112,6 +113,12 @@ class Suite(BaseModel):
     resources: dict[str, float] = Field(default_factory=dict)
     #: harness options passed to every job (latency_batch_size, latency_budget_s, latency, ...)
     options: dict[str, Any] = Field(default_factory=dict)
+    #: where the suite was read from (a file path or "built-in suite 'quick'"), for error messages
+    _origin: str = PrivateAttr(default="")
+
+    @property
+    def origin(self) -> str:
+        return self._origin or f"suite {self.name!r}"
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -123,8 +130,30 @@ class Suite(BaseModel):
     def _models(cls, v: Any) -> Any:
         return [{"name": m} if isinstance(m, str) else m for m in (v or [])]
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        from matscibench.paths import check_name
+
+        # the run id is the name plus "-" and a hash (or a timestamp with --new): room for both
+        try:
+            return check_name(v, "suite name", NAME_MAX_CHARS - 20)
+        except MatscibenchError as exc:
+            raise ValueError(str(exc)) from None
+
     @model_validator(mode="after")
     def _check(self) -> Suite:
+        if self.seed + self.repeats - 1 >= 2**32:
+            raise ValueError(f"seeds {self.seed} .. {self.seed + self.repeats - 1} go past 2**32 - 1; use a smaller seed")
+        for t in self.tasks:
+            if len(t.name) > NAME_MAX_CHARS:
+                raise ValueError(f"task name {t.name[:60]!r}… has {len(t.name)} characters; the results store holds {NAME_MAX_CHARS}")
+        for m in self.models:
+            if len(m.display) > NAME_MAX_CHARS:
+                raise ValueError(
+                    f"model label {m.display[:60]!r}… has {len(m.display)} characters; the results store holds "
+                    f"{NAME_MAX_CHARS}: give the model a shorter 'label'"
+                )
         if not self.tasks:
             raise ValueError("a suite needs at least one task")
         if not self.models:
@@ -176,7 +205,9 @@ def _parse(text: str, origin: str) -> Suite:
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{origin}: not valid TOML: {exc}") from exc
     try:
-        return Suite.model_validate(data)
+        suite = Suite.model_validate(data)
+        suite._origin = origin
+        return suite
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -191,7 +222,16 @@ def load_suite(name_or_path: str | Path) -> Suite:
     if p.suffix == ".toml" or p.exists():
         if not p.is_file():
             raise SuiteError(f"suite file {p} does not exist")
-        return _parse(p.read_text(), str(p))
+        try:
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SuiteError(
+                f"{p}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                "save the suite file as UTF-8"
+            ) from None
+        except OSError as exc:
+            raise SuiteError(f"cannot read suite file {p}: {exc.strerror or exc}") from None
+        return _parse(text, str(p))
     name = str(name_or_path)
     res = resources.files("matscibench").joinpath("suites", f"{name}.toml")
     if not res.is_file():

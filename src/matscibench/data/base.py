@@ -7,6 +7,7 @@ copy in the cache, so that loading it inside each job costs a fraction of a seco
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matscibench.data.cache import atomic_path, file_lock
+from matscibench.errors import DatasetError, clean_text, safe_str
 from matscibench.data.structures import (
     molecules_from_arrow,
     molecules_to_arrow,
@@ -29,7 +31,7 @@ from matscibench.data.structures import (
 )
 from matscibench.paths import cache_dir
 
-__all__ = ["Dataset", "DatasetSpec", "CachedTableSpec", "ProgressFn"]
+__all__ = ["Dataset", "DatasetSpec", "CachedTableSpec", "ProgressFn", "table_content_sha256"]
 
 #: ``progress(description, completed, total)``; total may be None when unknown.
 ProgressFn = Callable[[str, float, "float | None"], None]
@@ -69,6 +71,38 @@ class Dataset:
 
     def n_atoms(self) -> np.ndarray:
         return np.array([n_atoms_of(x) for x in self.inputs], dtype=float)
+
+
+def _hash_array(h: Any, arr: pa.Array) -> None:
+    """Feed one Arrow array to ``h`` in a canonical form (independent of chunking, slicing and
+    integer/float widths): nulls, then values; lists as lengths + flattened values."""
+    t = arr.type
+    h.update(len(arr).to_bytes(8, "little"))
+    if arr.null_count:
+        h.update(b"N" + np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=np.uint8).tobytes())
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        import pyarrow.compute as pc
+
+        h.update(b"L" + np.asarray(pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64).tobytes())
+        _hash_array(h, pc.list_flatten(arr))
+    elif pa.types.is_boolean(t):
+        h.update(b"B" + np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.uint8).tobytes())
+    elif pa.types.is_integer(t):
+        h.update(b"I" + np.asarray(arr.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64).tobytes())
+    elif pa.types.is_floating(t):
+        h.update(b"F" + np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64).tobytes())
+    else:  # strings, anything else: their Python values
+        h.update(b"S" + json.dumps(arr.to_pylist(), default=str, ensure_ascii=False).encode("utf-8", "backslashreplace"))
+
+
+def table_content_sha256(table: pa.Table) -> str:
+    """sha256 of a table's content (column names and values; not its metadata or file layout):
+    computed when a cache file is written, and again from the content as read."""
+    h = hashlib.sha256()
+    for name in sorted(table.column_names):
+        h.update(b"\x00C" + name.encode("utf-8", "backslashreplace"))
+        _hash_array(h, table.column(name).combine_chunks())
+    return h.hexdigest()
 
 
 class DatasetSpec(ABC):
@@ -162,33 +196,56 @@ class CachedTableSpec(DatasetSpec):
         if extra is not None:
             for name in extra.columns:
                 cols[f"extra:{name}"] = pa.array(extra[name].to_numpy())
+        table = pa.table(cols)
         meta = {
             "matscibench": json.dumps(
                 {
                     "name": self.name,
                     "checksum": checksum,
+                    "content_sha256": table_content_sha256(table),
                     "source": source,
                     "input_type": self.input_type,
                     "units": self.targets,
                 }
             )
         }
-        table = pa.table(cols).replace_schema_metadata(meta)
+        table = table.replace_schema_metadata(meta)
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
 
-    def checksum(self) -> str:
+    def _read_checked(self) -> tuple[pa.Table, dict[str, Any], str]:
+        """(table, metadata, checksum) of the cache file, its content checked against the hash
+        recorded when it was written. The checksum is computed from the content as read (and the
+        source's checksum), never taken from the file's own metadata alone. A truncated,
+        corrupted or altered file raises ``DatasetError`` naming it."""
         path = self.cache_path()
         if not path.is_file():
             self.prepare()
-        return json.loads(pq.read_schema(path).metadata[b"matscibench"])["checksum"]
+        fix = (f"Delete it to have it made again from its source (generated or re-parsed): rm '{path}' "
+               f"(or: matscibench datasets --prepare {self.name} after deleting it).")
+        try:
+            table = pq.read_table(path)
+            meta = json.loads(table.schema.metadata[b"matscibench"])
+            content = table_content_sha256(table.replace_schema_metadata(None))
+        except Exception as exc:  # noqa: BLE001 - pyarrow, JSON, a missing key: all mean a bad file
+            raise DatasetError(
+                f"{path}: the cached dataset {self.name!r} cannot be read ({type(exc).__name__}: "
+                f"{clean_text(safe_str(exc), 300)}); it is truncated or corrupted. {fix}"
+            ) from None
+        recorded = meta.get("content_sha256")
+        if recorded is not None and recorded != content:
+            raise DatasetError(
+                f"{path}: the cached dataset {self.name!r} was modified after it was written (its content "
+                f"hashes to {content[:16]}…, recorded {str(recorded)[:16]}…); its numbers cannot be trusted. {fix}"
+            )
+        checksum = hashlib.sha256(f"{meta.get('checksum')}:{content}".encode()).hexdigest()
+        return table, meta, checksum
+
+    def checksum(self) -> str:
+        return self._read_checked()[2]
 
     def load(self) -> Dataset:
-        path = self.cache_path()
-        if not path.is_file():
-            self.prepare()
-        table = pq.read_table(path)
-        meta = json.loads(table.schema.metadata[b"matscibench"])
+        table, meta, checksum = self._read_checked()
         if self.input_type == "composition":
             from pymatgen.core import Composition
 
@@ -207,7 +264,7 @@ class CachedTableSpec(DatasetSpec):
             targets=targets,
             ids=np.asarray(table.column("id").to_pylist(), dtype=object),
             input_type=self.input_type,
-            checksum=meta["checksum"],
+            checksum=checksum,
             source=meta["source"],
             units=dict(meta.get("units") or self.targets),
             extra=extra,

@@ -137,18 +137,48 @@ def write_npz_cache(path: str | os.PathLike, arrays: dict, meta: dict, default: 
     import numpy as np
 
     buf = io.BytesIO()
+    meta = {**meta, "_content_sha256": arrays_sha256({k: np.asarray(v) for k, v in arrays.items()})}
     np.savez_compressed(buf, meta=np.asarray(json.dumps(meta, default=default)), **arrays)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buf.getvalue())
 
 
-def read_npz_cache(path: str | os.PathLike) -> tuple[dict, dict]:
-    """The (arrays, meta) that ``write_npz_cache`` wrote."""
+def arrays_sha256(arrays: dict) -> str:
+    """sha256 of named numpy arrays (names, dtypes, shapes and bytes)."""
     import numpy as np
 
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files if k != "meta"}
-        meta = json.loads(str(z["meta"]))
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"\x00{k}|{a.dtype.str}|{a.shape}".encode())
+        if a.dtype.kind == "O":  # not written by write_npz_cache (allow_pickle=False), but be total
+            h.update(json.dumps(a.tolist(), default=str).encode())
+        else:
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def read_npz_cache(path: str | os.PathLike) -> tuple[dict, dict]:
+    """The (arrays, meta) that ``write_npz_cache`` wrote, the arrays checked against the hash
+    recorded when they were written. A truncated, corrupted or altered file raises
+    ``DatasetError`` naming it and saying how to have it made again."""
+    import numpy as np
+
+    from matscibench.errors import DatasetError, clean_text, safe_str
+
+    fix = f"Delete it to have it made again from its source: rm '{path}'."
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k != "meta"}
+            meta = json.loads(str(z["meta"]))
+    except Exception as exc:  # noqa: BLE001 - zip, numpy, JSON errors all mean a bad file
+        raise DatasetError(
+            f"{path}: the cached dataset cannot be read ({type(exc).__name__}: {clean_text(safe_str(exc), 300)}); "
+            f"it is truncated or corrupted. {fix}"
+        ) from None
+    recorded = meta.pop("_content_sha256", None)
+    if recorded is not None and arrays_sha256(arrays) != recorded:
+        raise DatasetError(f"{path}: the cached dataset was modified after it was written; its numbers cannot be trusted. {fix}")
     return arrays, meta
 
 

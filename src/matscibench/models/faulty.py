@@ -15,7 +15,10 @@ import numpy as np
 
 from matscibench.models.dummy import DummyModel
 
-__all__ = ["RaisingModel", "NaNModel", "WrongLengthModel", "CrashingModel", "SlowModel", "HungryModel", "BusyModel"]
+__all__ = [
+    "RaisingModel", "NaNModel", "WrongLengthModel", "CrashingModel", "SlowModel", "HungryModel", "BusyModel",
+    "HostileMessageModel", "ChildSpawningModel", "CrashingConstructorModel",
+]
 
 
 class RaisingModel(DummyModel):
@@ -114,3 +117,75 @@ class BusyModel(DummyModel):
             m = a @ m + np.eye(256) * 1e-3
         self.trace_ = float(np.trace(m))
         return super().fit(X, y)
+
+
+class _UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ refuses")
+
+
+class HostileMessageModel(DummyModel):
+    """Raises in ``fit`` an exception whose message is hostile to storage and display:
+    ``kind="surrogate"`` (a lone surrogate, not encodable as UTF-8), ``"huge"`` (``mib`` MiB in one
+    unbroken line), ``"nul"`` (NUL characters, which PostgreSQL refuses), ``"unprintable"`` (its
+    ``__str__`` raises)."""
+
+    def __init__(self, kind: str = "surrogate", mib: float = 20.0) -> None:
+        super().__init__()
+        self.kind = kind
+        self.mib = mib
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"kind": self.kind, "mib": self.mib}
+
+    def fit(self, X: Sequence[Any], y: Any) -> HostileMessageModel:
+        if self.kind == "surrogate":
+            raise ValueError("bad bytes \udcff\udc80 from a C library")
+        if self.kind == "huge":
+            raise ValueError("x" * int(self.mib * 2**20))
+        if self.kind == "nul":
+            raise ValueError("a\x00b")
+        if self.kind == "unprintable":
+            raise _UnprintableError()
+        raise ValueError(f"unknown kind {self.kind!r}")
+
+
+class ChildSpawningModel(DummyModel):
+    """Starts a child process in ``fit`` (``kind="subprocess"``: a Python that sleeps; ``"pool"``:
+    a multiprocessing pool), writes its pid to ``pid_file`` and sleeps ``seconds`` -- leaving the
+    child running, as a careless model would."""
+
+    def __init__(self, pid_file: str = "", seconds: float = 60.0, kind: str = "subprocess") -> None:
+        super().__init__()
+        self.pid_file = pid_file
+        self.seconds = seconds
+        self.kind = kind
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"pid_file": self.pid_file, "seconds": self.seconds, "kind": self.kind}
+
+    def fit(self, X: Sequence[Any], y: Any) -> ChildSpawningModel:
+        import subprocess
+        import sys
+
+        if self.kind == "pool":
+            import multiprocessing as mp
+
+            self._pool = mp.get_context("fork").Pool(1)  # never closed
+            pids = [p.pid for p in self._pool._pool]  # type: ignore[attr-defined]
+        else:
+            self._child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+            pids = [self._child.pid]
+        if self.pid_file:
+            with open(self.pid_file, "a") as fh:
+                fh.write("".join(f"{p}\n" for p in [os.getpid(), *pids]))
+        time.sleep(self.seconds)
+        return super().fit(X, y)
+
+
+class CrashingConstructorModel(DummyModel):
+    """Kills its own process while being constructed (a compiled extension that segfaults on
+    import or initialisation)."""
+
+    def __init__(self) -> None:
+        os.abort()

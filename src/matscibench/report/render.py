@@ -8,6 +8,7 @@ from pathlib import Path
 
 from matscibench.cost.stats import Summary
 from matscibench.data.cache import atomic_path
+from matscibench.errors import clean_text
 from matscibench.report.aggregate import COST_COLUMNS, RunReport, TaskReport
 
 __all__ = ["fmt_value", "fmt_summary", "to_markdown", "write_reports", "console_tables"]
@@ -94,7 +95,7 @@ def _task_markdown(t: TaskReport) -> list[str]:
     if fails:
         out += ["", "Jobs that did not finish:", ""]
         for model, f in fails:
-            out.append(f"- {_md_escape(model)}, fold {f['fold']}, seed {f['seed']}: **{f['status']}**: {_md_escape(f['error'])}")
+            out.append(f"- {_md_escape(model)}, fold {f['fold']}, seed {f['seed']}: **{f['status']}**: {_md_escape(clean_text(f['error'] or '', 2000))}")
     out.append("")
     return out
 
@@ -199,7 +200,7 @@ def console_tables(rep: RunReport):
             for f in r.failures:
                 out.append(
                     f"  [red]{f['status']}[/]: {escape(t.task)} · {escape(r.model)} · fold {f['fold']} · "
-                    f"seed {f['seed']}: {escape(f['error'])}"
+                    f"seed {f['seed']}: {escape(clean_text(f['error'] or '', 500))}"
                 )
     return out
 

@@ -37,10 +37,10 @@ def _isolated_call(fn: Callable, args: tuple, kwargs: dict, timeout_s: float | N
         mp.current_process()._config["daemon"] = False  # type: ignore[attr-defined]
     with _LOCK:
         ex = _LOCAL.get("executor")
-        if ex is None or ex.timeout_s != timeout_s or ex.memory_limit_MiB != memory_limit_MiB:
-            ex = JobProcessExecutor(max_workers=64, timeout_s=timeout_s, memory_limit_MiB=memory_limit_MiB)
+        if ex is None or ex.memory_limit_MiB != memory_limit_MiB:
+            ex = JobProcessExecutor(max_workers=64, memory_limit_MiB=memory_limit_MiB)
             _LOCAL["executor"] = ex
-    return ex.submit(fn, *args, **kwargs).result()
+    return ex.submit_limited(fn, *args, timeout_s=timeout_s, **kwargs).result()
 
 
 def _transfer(dfut: Any, cf: Future) -> None:
@@ -95,6 +95,12 @@ class DaskExecutor(Executor):
             return 1
 
     def submit(self, fn: Callable, /, *args: Any, resources: dict[str, float] | None = None, **kwargs: Any) -> Future:
+        return self.submit_limited(fn, *args, timeout_s=self.timeout_s, resources=resources, **kwargs)
+
+    def submit_limited(
+        self, fn: Callable, /, *args: Any, timeout_s: float | None, resources: dict[str, float] | None = None, **kwargs: Any
+    ) -> Future:
+        """``submit`` with this call's own wall-clock limit (seconds; None: no limit)."""
         res = dict(resources or {})
         if self.exclusive:
             res["NODE"] = 1
@@ -103,7 +109,7 @@ class DaskExecutor(Executor):
             fn,
             args,
             kwargs,
-            self.timeout_s,
+            timeout_s,
             self.memory_limit_MiB,
             pure=False,
             key=f"matscibench-{getattr(fn, '__name__', 'call')}-{uuid.uuid4().hex[:12]}",

@@ -7,6 +7,7 @@ re-plans it and skips every job already recorded, so a killed run resumes where 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -15,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from matscibench.errors import DatasetError, RegistryError, SuiteError
-from matscibench.models.registry import build_model
+from matscibench.errors import DatasetError, RegistryError, SuiteError, clean_text, safe_str
+from matscibench.errors import TRACEBACK_MAX_CHARS
+from matscibench.paths import check_name, check_writable_dir
 from matscibench.paths import results_dir as default_results_dir
 from matscibench.run.job import run_job
-from matscibench.run.spec import JobResult, JobSpec, ModelRef, TaskRef
+from matscibench.run.spec import NAME_MAX_CHARS, JobResult, JobSpec, ModelRef, TaskRef
 from matscibench.store import Store
 from matscibench.suite import Suite
 
@@ -37,10 +39,14 @@ class Plan:
     #: that cannot be built here (a package not installed), named "model <label>"
     dropped_tasks: list[tuple[str, str]] = field(default_factory=list)
     checksums: dict[str, str] = field(default_factory=dict)
+    #: jobs of models that could not be built (constructor raised or crashed); recorded as failed
+    unbuildable: list[tuple[JobSpec, str]] = field(default_factory=list)
+    #: default time limit of each task's jobs (s), by task entry name (its family's default)
+    timeouts: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_planned(self) -> int:
-        return len(self.jobs) + len(self.incompatible)
+        return len(self.jobs) + len(self.incompatible) + len(self.unbuildable)
 
 
 @dataclass
@@ -63,6 +69,60 @@ def resolve_workers(workers: int | str | None, suite: Suite) -> int:
     return max(1, int(w))
 
 
+#: default wall-clock limit of one job per task family (s): generous (a job of the full suite on a
+#: laptop takes minutes; hours mean a model hangs), so a hanging model cannot hang a suite forever.
+#: A suite's ``timeout_s`` or ``--timeout`` replaces them.
+DEFAULT_TIMEOUT_S = {
+    "property": 3 * 3600.0,
+    "molecule": 3 * 3600.0,
+    "xrd": 3 * 3600.0,
+    "potential": 12 * 3600.0,
+    "phonon": 12 * 3600.0,
+    "generation": 12 * 3600.0,
+}
+#: a family not listed above
+FALLBACK_TIMEOUT_S = 12 * 3600.0
+#: longest a worker may take to build a suite's models and check them against their tasks (s)
+PROBE_TIMEOUT_S = 600.0
+
+
+class ModelBuildError(RuntimeError):
+    """A model could not be built (its constructor raised or crashed); its jobs fail with this."""
+
+
+def _probe(items: list, isolate: bool, workers: int) -> dict[str, dict[str, Any]]:
+    """Run ``probe_models`` in a worker process (one for all models; when that process dies,
+    one per model, so the crash is attributed to its model)."""
+    from matscibench.run.job import probe_models
+
+    if not items:
+        return {}
+    if not isolate:
+        return probe_models(items)
+    from matscibench.errors import clean_text, safe_str
+    from matscibench.run.executor import JobProcessExecutor
+
+    ex = JobProcessExecutor(max_workers=max(1, min(workers, len(items))), timeout_s=PROBE_TIMEOUT_S)
+    try:
+        try:
+            return ex.submit(probe_models, items).result()
+        except Exception as exc:  # noqa: BLE001 - the worker died: find which model killed it
+            first = exc
+        futs = {} if len(items) == 1 else {it[0]: ex.submit(probe_models, [it]) for it in items}
+        out: dict[str, dict[str, Any]] = {}
+        for label, *_ in items:
+            try:
+                if label not in futs:
+                    raise first
+                out.update(futs[label].result())
+            except Exception as exc:  # noqa: BLE001
+                out[label] = {"error": "build", "import_error": False,
+                              "message": clean_text(f"the process building it died: {type(exc).__name__}: {safe_str(exc)}")}
+        return out
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
 def plan_suite(
     suite: Suite,
     *,
@@ -70,18 +130,34 @@ def plan_suite(
     threads: int = 1,
     progress: Any = None,
     log: Any = print,
+    isolate_models: bool = True,
+    workers: int = 2,
 ) -> Plan:
-    """Build tasks, prepare their data (download, generate, parse; cached) and list the jobs."""
+    """Build tasks, prepare their data (download, generate, parse; cached) and list the jobs.
+
+    Model code never runs here: each model is built, and checked against its tasks, in a worker
+    process (``isolate_models``; False builds them in this process, for in-process executors). A
+    model whose constructor raises or crashes gets its jobs recorded as failed, with the reason;
+    the rest of the suite runs.
+    """
     from matscibench.tasks.registry import get_task
 
     tasks = []
     dropped: list[tuple[str, str]] = []
     checksums: dict[str, str] = {}
+    timeouts: dict[str, float] = {}
+    n_folds: dict[int, int] = {}
+    where = suite.origin
     for entry in suite.tasks:
         try:
             task = get_task(entry.name, **entry.params)
         except RegistryError as exc:
-            raise SuiteError(f"suite {suite.name!r}: {exc}") from None
+            raise SuiteError(f"{where}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise SuiteError(
+                f"{where}: task {entry.name!r} does not take params {entry.params}: {clean_text(safe_str(exc), 500)}. "
+                "Fix the task's 'params' (see `matscibench list tasks`)."
+            ) from None
         if entry.optional and not task.data_available():
             reason = f"data not available offline ({task.spec.status() if hasattr(task, 'spec') else 'missing'})"
             hint = _data_hint(task)
@@ -95,33 +171,52 @@ def plan_suite(
                 dropped.append((entry.name, str(exc)))
                 continue
             raise
+        except (TypeError, ValueError) as exc:
+            raise SuiteError(
+                f"{where}: task {entry.name!r} cannot prepare its data with params {entry.params}: "
+                f"{clean_text(safe_str(exc), 500)}. Fix the task's 'params'."
+            ) from None
+        n = task.n_folds()
+        folds_opt = suite.folds_for(entry)
+        if folds_opt != "all":
+            out_of_range = [f for f in folds_opt if f >= n]
+            if out_of_range and (entry.folds is not None or len(out_of_range) == len(folds_opt)):
+                raise SuiteError(
+                    f"{where}: task {entry.name!r} has {n} fold(s), numbered 0 .. {n - 1}; folds "
+                    f"{out_of_range} do not exist. Fix 'folds' (or use folds = \"all\")."
+                )
+        timeouts[entry.name] = DEFAULT_TIMEOUT_S.get(getattr(task, "family", ""), FALLBACK_TIMEOUT_S)
+        n_folds[id(entry)] = n
         tasks.append((entry, task))
     rid = run_id or suite.default_run_id(checksums)
     options = {"threads": threads, **suite.options}
+
+    # build the models and ask the tasks about them, in a worker process
+    by_model: dict[str, tuple[Any, list[Any]]] = {}
+    for entry, task in tasks:
+        for mspec in suite.models_for(entry):
+            by_model.setdefault(mspec.display, (mspec, []))[1].append(entry)
+    items = [(label, m.name, dict(m.params), [(e.name, dict(e.params)) for e in es]) for label, (m, es) in by_model.items()]
+    probed = _probe(items, isolate_models, workers)
+
     jobs: list[JobSpec] = []
     incompatible: list[tuple[JobSpec, str]] = []
-    unbuildable: set[str] = set()
-    for entry, task in tasks:
-        n = task.n_folds()
-        folds_opt = suite.folds_for(entry)
-        folds = list(range(n)) if folds_opt == "all" else [f for f in folds_opt if f < n]
-        for mspec in suite.models_for(entry):
-            if mspec.display in unbuildable:
+    unbuildable: list[tuple[JobSpec, str]] = []
+    for label, (mspec, entries) in by_model.items():
+        res = probed.get(label) or {"error": "build", "message": "no answer from the worker that built it", "import_error": False}
+        err = res.get("error")
+        if err is not None:
+            msg = res.get("message", "")
+            if err in ("registry", "params") and not (mspec.optional and res.get("import_error")):
+                raise SuiteError(f"{where}: {msg}")
+            if mspec.optional:
+                dropped.append((f"model {label}", f"cannot be built here ({msg})"))
                 continue
-            try:
-                reason = task.incompatibility(build_model(mspec.name, mspec.params))
-            except RegistryError as exc:
-                if mspec.optional and isinstance(exc.__cause__, ImportError):  # a package not installed
-                    unbuildable.add(mspec.display)
-                    dropped.append((f"model {mspec.display}", f"cannot be built here ({exc})"))
-                    continue
-                raise SuiteError(f"suite {suite.name!r}: {exc}") from None
-            except Exception as exc:
-                if mspec.optional:
-                    unbuildable.add(mspec.display)
-                    dropped.append((f"model {mspec.display}", f"cannot be built here ({exc})"))
-                    continue
-                raise SuiteError(f"suite {suite.name!r}: cannot build model {mspec.display!r}: {exc}") from exc
+        for i, entry in enumerate(entries):
+            reason = None if err else res["reasons"][i]
+            n = n_folds[id(entry)]
+            folds_opt = suite.folds_for(entry)
+            folds = list(range(n)) if folds_opt == "all" else [f for f in folds_opt if f < n]
             for fold in folds:
                 for seed in suite.seeds:
                     spec = JobSpec(
@@ -133,11 +228,19 @@ def plan_suite(
                         dataset_checksum=checksums[entry.name],
                         options=options,
                     )
-                    if reason:
+                    if err:
+                        unbuildable.append((spec, f"model {label!r} could not be built: {res.get('message', '')}"))
+                    elif reason:
                         incompatible.append((spec, reason))
                     else:
                         jobs.append(spec)
-    return Plan(rid, suite, jobs, incompatible, dropped, checksums)
+    # keep the suite's order: task by task, then model by model
+    order = {e.name: i for i, (e, _) in enumerate(tasks)}
+    jobs.sort(key=lambda j: order[j.task.name])
+    plan = Plan(rid, suite, jobs, incompatible, dropped, checksums)
+    plan.unbuildable = unbuildable
+    plan.timeouts = timeouts
+    return plan
 
 
 def longest_first(jobs: list[JobSpec], past: dict[tuple[str, str], float]) -> list[JobSpec]:
@@ -162,6 +265,13 @@ def _data_hint(task: Any) -> str:
     if rel:
         return f"set MATSCIBENCH_DATA to a folder holding {rel}"
     return ""
+
+
+def _duration(s: float) -> str:
+    """A time limit for people: 900 s, 3 h."""
+    if s >= 3600 and s % 3600 == 0:
+        return f"{s / 3600:g} h"
+    return f"{s:g} s"
 
 
 def predictions_relpath(result: JobResult) -> str:
@@ -249,31 +359,129 @@ def run_suite(
     timeout_s, memory_limit_MiB: per-job limits (default: the suite's).
     lease_s: how long a claim on a job stays valid without renewal (drivers sharing a store).
     """
+    args = dict(locals())
+    with _sigterm_as_interrupt():
+        return _run_suite(**args)
+
+
+def _positive(value: float | None, what: str) -> float | None:
+    """``value`` when it is a positive number (inf: no limit, None), else ``MatscibenchError``."""
+    import math
+
+    from matscibench.errors import MatscibenchError
+
+    if value is None:
+        return None
+    v = float(value)
+    if math.isnan(v) or v <= 0:
+        raise MatscibenchError(f"{what} must be a positive number, got {value!r}; leave it out for the default")
+    return None if math.isinf(v) else v
+
+
+class Terminated(KeyboardInterrupt):
+    """The driver received SIGTERM (a batch scheduler ending its allocation): handled like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Any:
+    """Within it, SIGTERM (and SIGHUP) raise ``Terminated`` in the main thread, so the run stops
+    like on Ctrl-C: running jobs killed with every process they started, claims released, the
+    run marked interrupted."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        # once: a second signal during the clean-up does not cut it short
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Terminated(signal.Signals(signum).name)
+
+    old = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        old[sig] = signal.signal(sig, handler)
+
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _run_suite(
+    suite: Suite,
+    *,
+    results: str | Path | None = None,
+    store: Store | str | None = None,
+    workers: int | str | None = None,
+    run_id: str | None = None,
+    retry_failed: bool = False,
+    executor: Executor | str | None = None,
+    scheduler: str | None = None,
+    cluster_config: str | Path | None = None,
+    exclusive: bool = False,
+    timeout_s: float | None = None,
+    memory_limit_MiB: float | None = None,
+    console: Any = None,
+    quiet: bool = False,
+    report: bool = True,
+    lease_s: float = 600.0,
+) -> RunOutcome:
+    """``run_suite`` without the signal handling: plan, execute and record a suite.
+
+    Parameters
+    ----------
+    results: folder for the store (``results.sqlite``), predictions and reports.
+    store: a ``Store`` or a path/SQLAlchemy URL (default: ``<results>/results.sqlite``).
+    workers: jobs at once (default: the suite's, ``auto`` = CPU count).
+    run_id: record into this run (default: the suite name + a hash of the suite and its data).
+    retry_failed: forget failed jobs of this run and run them again.
+    executor: ``"local"`` (default: one fresh process per job), ``"dask"``, or any
+        ``concurrent.futures.Executor``.
+    scheduler, cluster_config: for ``dask``: an existing scheduler's address, or a dask-jobqueue
+        cluster description (TOML); neither: a LocalCluster sized to this machine.
+    exclusive: one job at a time per machine (cost measurements undisturbed by other jobs).
+    timeout_s, memory_limit_MiB: per-job limits (default: the suite's).
+    lease_s: how long a claim on a job stays valid without renewal (drivers sharing a store).
+    """
     from rich.console import Console
 
     from matscibench.cost.meters import threads_default
     from matscibench.cost.sysinfo import system_info
+    from matscibench.run.executor import ThreadExecutor, forked_children_die_with_this_process
     from matscibench.run.progress import RunDisplay
 
     t_start = time.perf_counter()
+    timeout_s = _positive(timeout_s, "--timeout (s)")
+    memory_limit_MiB = _positive(memory_limit_MiB, "--memory-limit (MiB)")
+    if run_id is not None:
+        check_name(run_id, "run id", NAME_MAX_CHARS)
     if console is None:
         import sys
 
         # a log file or pipe gets wide lines rather than numbers cut short with "…"
         console = Console(quiet=quiet, width=None if sys.stdout.isatty() else 160)
     out_dir = default_results_dir(results).resolve()
+    check_writable_dir(out_dir)
     if store is None:
         store = Store(out_dir / "results.sqlite")
     elif not isinstance(store, Store):
         store = Store(store)
+    store.check_writable()
     n_workers = resolve_workers(workers, suite)
     if exclusive:
         n_workers = 1
     threads = threads_default(n_workers)
     display = RunDisplay(console, enabled=not quiet)
+    # workers of a dataset generator's process pool die with this process, even by kill -9
+    forked_children_die_with_this_process()
 
     with display.preparing() as prep_progress:
-        plan = plan_suite(suite, run_id=run_id, threads=threads, progress=prep_progress)
+        plan = plan_suite(suite, run_id=run_id, threads=threads, progress=prep_progress,
+                          isolate_models=not isinstance(executor, ThreadExecutor), workers=n_workers)
     for name, reason in plan.dropped_tasks:
         what = name if name.startswith("model ") else f"task {name}"
         console.print(f"[yellow]skipping optional {what}[/]: {reason}")
@@ -289,6 +497,12 @@ def run_suite(
         if spec.key not in done:
             store.record(JobResult.failure(spec, RuntimeError(reason), status="skipped"))
             done.add(spec.key)
+    for spec, reason in plan.unbuildable:
+        if spec.key not in done:
+            store.record(JobResult.failure(spec, ModelBuildError(reason)))
+            done.add(spec.key)
+    # time limit of each task's jobs: --timeout, else the suite's timeout_s, else the family default
+    limits = {name: timeout_s or suite.timeout_s or t for name, t in plan.timeouts.items()}
     todo = longest_first([j for j in plan.jobs if j.key not in done], store.past_wall_times())
     n_resumed = len(plan.jobs) - len(todo)
     verb = "starting" if new else "resuming"
@@ -299,7 +513,7 @@ def run_suite(
         executor = make_executor(
             kind,
             workers=n_workers,
-            timeout_s=timeout_s or suite.timeout_s,
+            timeout_s=timeout_s or suite.timeout_s or max(limits.values(), default=None),
             memory_limit_MiB=memory_limit_MiB or suite.memory_limit_MiB,
             scheduler=scheduler,
             cluster_config=cluster_config,
@@ -314,6 +528,11 @@ def run_suite(
         + (", exclusive" if exclusive else "")
     )
     console.print(f"store: {store.url}")
+    source = "--timeout" if timeout_s else "the suite's timeout_s" if suite.timeout_s else "family default; --timeout to change"
+    shown = sorted({_duration(v) for v in limits.values()})
+    if shown:
+        console.print(f"job time limit: {', '.join(shown)} ({source})")
+    submit_limited = getattr(executor, "submit_limited", None)
     events = executor.queue() if hasattr(executor, "queue") else None
     with_resources = bool(getattr(executor, "accepts_resources", False))
     model_resources = {m.display: dict(m.resources) for m in suite.models}
@@ -345,7 +564,11 @@ def run_suite(
                     kwargs = {}
                     if with_resources:
                         kwargs["resources"] = {**suite.resources, **model_resources.get(spec.model.label, {})}
-                    pending[executor.submit(run_job, spec, events, **kwargs)] = (spec, attempt)
+                    if submit_limited is not None:
+                        fut = submit_limited(run_job, spec, events, timeout_s=limits.get(spec.task.name), **kwargs)
+                    else:
+                        fut = executor.submit(run_job, spec, events, **kwargs)
+                    pending[fut] = (spec, attempt)
                 if not pending and not queue:
                     if retry_at:
                         time.sleep(min(0.5, max(0.0, min(r[0] for r in retry_at) - time.monotonic())))
@@ -363,8 +586,12 @@ def run_suite(
                     try:
                         result = fut.result()
                     except Exception as exc:  # crashed worker, timeout, memory, executor failure
-                        result = JobResult.failure(spec, exc)
-                        result.traceback = getattr(exc, "remote_traceback", result.traceback)
+                        # a killed job records the time it ran, not ~0 s
+                        t_end = getattr(exc, "finished_at", None) or time.time()
+                        result = JobResult.failure(spec, exc, started_at=getattr(exc, "started_at", None) or t_end, finished_at=t_end)
+                        remote = getattr(exc, "remote_traceback", None)
+                        if remote is not None:
+                            result.traceback = clean_text(remote, TRACEBACK_MAX_CHARS)
                     if result.status == "failed" and result.error_type in TRANSIENT_ERRORS and attempt <= suite.retries:
                         delay = min(60.0, 2.0 ** (attempt - 1))
                         live.retrying(spec, result, attempt, delay)
@@ -381,12 +608,23 @@ def run_suite(
                     store.renew_claims(plan.run_id, [s.key for s, _ in pending.values()], lease_s)
                     last_renew = time.monotonic()
             live.drain(events)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         status = "interrupted"
         executor.shutdown(wait=False, cancel_futures=True)
         store.release_claims(plan.run_id)
         store.finish_run(plan.run_id, status)
-        console.print(f"[yellow]interrupted[/]: {n_ran} job(s) recorded; run the same command again to resume {plan.run_id}")
+        why = f" by {exc.args[0]}" if isinstance(exc, Terminated) and exc.args else ""
+        console.print(f"[yellow]interrupted{why}[/]: {n_ran} job(s) recorded; run the same command again to resume {plan.run_id}")
+        raise
+    except BaseException:
+        # the driver itself failed (the store refused a write, ...): stop the jobs and everything
+        # they started, leave no claims behind, and say so in the run's status
+        status = "interrupted"
+        executor.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            store.release_claims(plan.run_id)
+        with contextlib.suppress(Exception):
+            store.finish_run(plan.run_id, "failed")
         raise
     finally:
         if own_executor and status != "interrupted":

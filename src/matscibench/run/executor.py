@@ -23,9 +23,16 @@ from concurrent.futures import Executor, Future
 from multiprocessing.connection import wait as mp_wait
 from typing import Any, Callable
 
-from matscibench.errors import JobMemoryExceeded, JobTimeout, WorkerCrashed
+from matscibench.errors import (
+    TRACEBACK_MAX_CHARS,
+    JobMemoryExceeded,
+    JobTimeout,
+    WorkerCrashed,
+    clean_text,
+    safe_str,
+)
 
-__all__ = ["JobProcessExecutor", "ThreadExecutor", "PRELOAD"]
+__all__ = ["JobProcessExecutor", "ThreadExecutor", "PRELOAD", "forked_children_die_with_this_process"]
 
 #: modules imported once in the fork server so that each job starts warm
 PRELOAD = [
@@ -40,26 +47,84 @@ PRELOAD = [
 ]
 
 
-def _orphan_watchdog(parent_pid: int) -> None:
-    """Exit when the process that forked us is gone (the driver was killed)."""
+_PDEATHSIG_INSTALLED = False
+
+
+def _die_with_parent() -> None:
+    """In a freshly forked child (Linux): ask the kernel to SIGKILL us when our parent dies."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: no such guarantee
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(137)
+
+
+def forked_children_die_with_this_process() -> None:
+    """From now on every process this one forks (the ``fork`` workers of a dataset generator's
+    process pool, ``multiprocessing`` fork processes) is killed by the kernel when this process
+    dies, even by ``kill -9`` (Linux ``PR_SET_PDEATHSIG``; elsewhere a no-op). Processes started
+    by ``subprocess`` or the ``spawn``/``forkserver`` methods are not concerned: the fork server
+    and the resource tracker end when their pipe to this process closes, jobs by their watchdog.
+    Idempotent."""
+    global _PDEATHSIG_INSTALLED
+    if _PDEATHSIG_INSTALLED or not hasattr(os, "register_at_fork") or not os.path.exists("/proc/self"):
+        return
+    os.register_at_fork(after_in_child=_die_with_parent)
+    _PDEATHSIG_INSTALLED = True
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL a process group (a job and every process it started); quiet when it is gone."""
+    if pgid > 1 and hasattr(os, "killpg"):
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _orphan_watchdog(owner_pid: int) -> None:
+    """End this job and everything it started when the process that submitted it is gone (the
+    driver was killed). Watches the submitter, not the parent: a job is forked by the fork server,
+    which lives as long as any job holds its pipe, so the parent never goes away first."""
+    try:
+        import psutil
+
+        owner = psutil.Process(owner_pid)
+        alive = owner.is_running  # compares start times: immune to pid reuse
+    except Exception:  # noqa: BLE001 - already gone, or no psutil
+        def alive() -> bool:
+            try:
+                os.kill(owner_pid, 0)
+            except ProcessLookupError:
+                return False
+            except OSError:
+                return True
+            return True
     while True:
         time.sleep(0.5)
-        if os.getppid() != parent_pid:
+        if not alive():
+            _kill_group(os.getpgid(0) if os.getpgid(0) == os.getpid() else 0)
             os._exit(137)
 
 
-def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
-    parent = os.getppid()
-    threading.Thread(target=_orphan_watchdog, args=(parent,), daemon=True).start()
+def _child(conn, owner_pid: int, fn: Callable, args: tuple, kwargs: dict) -> None:
+    # a process group of its own: the job and every process it starts end together
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    threading.Thread(target=_orphan_watchdog, args=(owner_pid,), daemon=True).start()
     try:
         result = fn(*args, **kwargs)
         payload = ("ok", result)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the driver
-        payload = ("err", (type(exc).__name__, str(exc), traceback.format_exc()))
+        payload = ("err", (clean_text(type(exc).__name__, 200), clean_text(safe_str(exc)),
+                           clean_text(traceback.format_exc(), TRACEBACK_MAX_CHARS)))
     try:
         conn.send(payload)
     except Exception as exc:  # result not picklable
-        conn.send(("err", (type(exc).__name__, f"result could not be sent to the driver: {exc}", traceback.format_exc())))
+        conn.send(("err", (type(exc).__name__, clean_text(f"result could not be sent to the driver: {safe_str(exc)}"),
+                           clean_text(traceback.format_exc(), TRACEBACK_MAX_CHARS))))
     finally:
         conn.close()
 
@@ -130,8 +195,10 @@ class JobProcessExecutor(Executor):
         self.ctx = mp.get_context(method)
         if method == "forkserver":
             self.ctx.set_forkserver_preload(PRELOAD if preload is None else preload)
-        self._pending: deque[tuple[Future, Callable, tuple, dict]] = deque()
-        self._running: dict[Any, tuple[Any, Any, Future, float]] = {}
+        self._pending: deque[tuple[Future, Callable, tuple, dict, float | None]] = deque()
+        #: sentinel -> (process, result pipe, future, start (monotonic), time limit (s) or None)
+        self._running: dict[Any, tuple[Any, Any, Future, float, float | None]] = {}
+        self._owner = os.getpid()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -145,11 +212,15 @@ class JobProcessExecutor(Executor):
         return self.ctx.Queue()
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        return self.submit_limited(fn, *args, timeout_s=self.timeout_s, **kwargs)
+
+    def submit_limited(self, fn: Callable, /, *args: Any, timeout_s: float | None, **kwargs: Any) -> Future:
+        """``submit`` with this call's own wall-clock limit (seconds; None: no limit)."""
         if self._shutdown:
             raise RuntimeError("cannot submit after shutdown")
         fut: Future = Future()
         with self._lock:
-            self._pending.append((fut, fn, args, kwargs))
+            self._pending.append((fut, fn, args, kwargs, timeout_s))
         self._wake()
         return fut
 
@@ -161,7 +232,8 @@ class JobProcessExecutor(Executor):
                     fut, *_ = self._pending.popleft()
                     fut.cancel()
                 running = list(self._running.values())
-            for proc, _conn, fut, _t in running:
+            for proc, *_ in running:
+                _kill_group(proc.pid)  # the job and every process it started
                 with contextlib.suppress(Exception):
                     proc.kill()
         self._wake()
@@ -178,21 +250,29 @@ class JobProcessExecutor(Executor):
             with self._lock:
                 if not self._pending:
                     return
-                fut, fn, args, kwargs = self._pending.popleft()
+                fut, fn, args, kwargs, limit = self._pending.popleft()
             if not fut.set_running_or_notify_cancel():
                 continue
             recv, send = self.ctx.Pipe(duplex=False)
-            proc = self.ctx.Process(target=_child, args=(send, fn, args, kwargs), daemon=False)
+            proc = self.ctx.Process(target=_child, args=(send, self._owner, fn, args, kwargs), daemon=False)
             try:
                 proc.start()
             except Exception as exc:
                 fut.set_exception(exc)
                 continue
             send.close()
-            self._running[proc.sentinel] = (proc, recv, fut, time.monotonic())
+            self._running[proc.sentinel] = (proc, recv, fut, time.monotonic(), limit)
+
+    def _fail(self, fut: Future, exc: BaseException, t0: float) -> None:
+        """Fail a future with ``exc`` carrying the wall time (Unix s) the job started and ended,
+        so a killed job records how long it ran."""
+        now = time.time()
+        exc.started_at = now - (time.monotonic() - t0)  # type: ignore[attr-defined]
+        exc.finished_at = now  # type: ignore[attr-defined]
+        fut.set_exception(exc)
 
     def _finish(self, sentinel: Any) -> None:
-        proc, conn, fut, _t = self._running.pop(sentinel)
+        proc, conn, fut, t0, _limit = self._running.pop(sentinel)
         payload = None
         try:
             if conn.poll():
@@ -202,10 +282,10 @@ class JobProcessExecutor(Executor):
         finally:
             conn.close()
         proc.join(timeout=5)
+        # processes the job started and left running (a subprocess, a pool) end with it
+        _kill_group(proc.pid)
         if payload is None:
-            fut.set_exception(
-                WorkerCrashed(f"the worker process died without a result ({_signal_name(proc.exitcode)})")
-            )
+            self._fail(fut, WorkerCrashed(f"the worker process died without a result ({_signal_name(proc.exitcode)})"), t0)
         elif payload[0] == "ok":
             fut.set_result(payload[1])
         else:
@@ -222,13 +302,13 @@ class JobProcessExecutor(Executor):
                 self._launch()
             handles: list[Any] = [self._wake_r]
             conns = {}
-            for sentinel, (_proc, conn, _fut, _t) in self._running.items():
+            for sentinel, (_proc, conn, _fut, _t, _limit) in self._running.items():
                 handles.append(conn)
                 conns[conn] = sentinel
             timeout = 0.25 if self.memory_limit_MiB else 1.0
-            if self.timeout_s is not None and self._running:
-                now = time.monotonic()
-                timeout = max(0.0, min(timeout, min(t + self.timeout_s - now for (*_, t) in self._running.values())))
+            limited = [t + lim for (*_, t, lim) in self._running.values() if lim is not None]
+            if limited:
+                timeout = max(0.0, min(timeout, min(limited) - time.monotonic()))
             ready = mp_wait(handles, timeout=timeout)
             for h in ready:
                 if h == self._wake_r:
@@ -239,33 +319,36 @@ class JobProcessExecutor(Executor):
             # processes that exited without writing (crashes): their pipe reads EOF, caught above;
             # memory limits:
             if self.memory_limit_MiB:
-                for sentinel, (proc, conn, fut, _t) in list(self._running.items()):
+                for sentinel, (proc, conn, fut, t0, _limit) in list(self._running.items()):
                     rss = _tree_rss_mib(proc.pid)
                     if rss > self.memory_limit_MiB:
-                        with contextlib.suppress(Exception):
-                            proc.kill()
-                        proc.join(timeout=5)
-                        conn.close()
-                        self._running.pop(sentinel, None)
-                        fut.set_exception(
+                        self._kill(sentinel)
+                        self._fail(
+                            fut,
                             JobMemoryExceeded(
                                 f"the job used {rss:,.0f} MiB of resident memory, over its limit of "
                                 f"{self.memory_limit_MiB:,.0f} MiB, and was killed"
-                            )
+                            ),
+                            t0,
                         )
             # time limits:
-            if self.timeout_s is not None:
+            if limited:
                 now = time.monotonic()
-                for sentinel, (proc, conn, fut, t) in list(self._running.items()):
-                    if now - t > self.timeout_s:
-                        with contextlib.suppress(Exception):
-                            proc.kill()
-                        proc.join(timeout=5)
-                        conn.close()
-                        self._running.pop(sentinel, None)
-                        fut.set_exception(JobTimeout(f"the job ran past its time limit of {self.timeout_s:g} s and was killed"))
+                for sentinel, (proc, conn, fut, t0, limit) in list(self._running.items()):
+                    if limit is not None and now - t0 > limit:
+                        self._kill(sentinel)
+                        self._fail(fut, JobTimeout(f"the job ran past its time limit of {limit:g} s and was killed"), t0)
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+    def _kill(self, sentinel: Any) -> None:
+        """Kill a running job and every process it started; forget it."""
+        proc, conn, *_ = self._running.pop(sentinel)
+        _kill_group(proc.pid)
+        with contextlib.suppress(Exception):
+            proc.kill()
+        proc.join(timeout=5)
+        conn.close()
 
 
 class ThreadExecutor(Executor):

@@ -124,3 +124,66 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     )
     emit({"kind": "done", "status": "ok"})
     return res
+
+
+def probe_models(items: list[tuple[str, str, dict[str, Any], list[tuple[str, dict[str, Any]]]]]) -> dict[str, dict[str, Any]]:
+    """Build each model and ask each of its tasks whether it can run it -- in a worker process,
+    so that model code never runs in the driver (a constructor that crashes takes down this
+    process, not the run).
+
+    ``items``: (label, model name, model params, [(task name, task params), ...]). Returns, per
+    label, ``{"reasons": [reason or None per task]}`` or ``{"error": kind, "message": text,
+    "import_error": bool}`` with kind ``registry`` (unknown name, cannot import), ``params``
+    (the parameters do not fit the constructor's signature) or ``build`` (the constructor raised).
+    """
+    import inspect
+
+    from matscibench.errors import RegistryError, clean_text, safe_str
+    from matscibench.models.registry import build_model, get_model_entry, resolve_factory
+    from matscibench.tasks.registry import get_task
+
+    out: dict[str, dict[str, Any]] = {}
+    tasks: dict[str, Any] = {}
+    for label, name, params, task_refs in items:
+        try:
+            entry = get_model_entry(name)
+            factory = resolve_factory(entry.factory)
+        except RegistryError as exc:
+            out[label] = {"error": "registry", "message": clean_text(safe_str(exc)),
+                          "import_error": isinstance(exc.__cause__, ImportError)}
+            continue
+        kwargs = {**entry.params, **(params or {})}
+        try:
+            inspect.signature(factory).bind(**kwargs)
+        except TypeError as exc:
+            out[label] = {"error": "params", "message": clean_text(f"{safe_str(exc)} (model {label!r}, params {kwargs})"),
+                          "import_error": False}
+            continue
+        except ValueError:  # no signature (a builtin): let the call decide
+            pass
+        try:
+            model = build_model(name, params)
+        except Exception as exc:  # noqa: BLE001 - whatever a constructor raises
+            out[label] = {"error": "build", "message": clean_text(f"{type(exc).__name__}: {safe_str(exc)}"),
+                          "import_error": isinstance(exc, ImportError)}
+            continue
+        reasons: list[str | None] = []
+        try:
+            for tname, tparams in task_refs:
+                tkey = canonical_key(tname, tparams)
+                if tkey not in tasks:
+                    tasks[tkey] = get_task(tname, **tparams)
+                reason = tasks[tkey].incompatibility(model)
+                reasons.append(None if not reason else clean_text(safe_str(reason)))
+        except Exception as exc:  # noqa: BLE001 - a model whose attributes raise
+            out[label] = {"error": "build", "message": clean_text(f"{type(exc).__name__}: {safe_str(exc)}"),
+                          "import_error": False}
+            continue
+        out[label] = {"reasons": reasons}
+    return out
+
+
+def canonical_key(name: str, params: dict[str, Any]) -> str:
+    from matscibench.run.spec import canonical_json
+
+    return canonical_json([name, params])

@@ -9,6 +9,15 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+
+from matscibench.errors import clean_text
+
+
+def _short(text: object, limit: int = 300) -> str:
+    """A message as one terminal line: bounded (rich takes minutes to lay out an unbroken 100 KB
+    string), valid text, first line only."""
+    s = clean_text("" if text is None else text, limit)
+    return s.splitlines()[0] + " …" if "\n" in s.strip() else s
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -85,7 +94,7 @@ class _Live:
             self.progress.remove_task(tid)
         self.console.print(
             f"[yellow]↻[/] {escape(spec.title())}  {escape(str(result.error_type))}: "
-            f"{escape(result.error_message or '')}; attempt {attempt + 1} in {delay:g} s"
+            f"{escape(_short(result.error_message))}; attempt {attempt + 1} in {delay:g} s"
         )
 
     def finished(self, spec: JobSpec, result: JobResult) -> None:
@@ -107,10 +116,10 @@ class _Live:
             line = f"[green]✓[/] {escape(spec.title())}  {escape(metric)}  fit {_fmt(fit)} s{escape(rate)}"
         elif result.status == "skipped":
             self.skipped += 1
-            line = f"[yellow]–[/] {escape(spec.title())}  skipped: {escape(result.error_message or '')}"
+            line = f"[yellow]–[/] {escape(spec.title())}  skipped: {escape(_short(result.error_message))}"
         else:
             self.failed += 1
-            line = f"[red]✗[/] {escape(spec.title())}  failed: {escape(str(result.error_type))}: {escape(result.error_message or '')}"
+            line = f"[red]✗[/] {escape(spec.title())}  failed: {escape(_short(result.error_type, 100))}: {escape(_short(result.error_message))}"
         self.console.print(line)
         if self.progress is not None and self.overall is not None:
             status = f"✓{self.ok}" + (f" ✗{self.failed}" if self.failed else "")

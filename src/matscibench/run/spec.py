@@ -16,7 +16,13 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["TaskRef", "ModelRef", "JobSpec", "JobResult", "canonical_json"]
+__all__ = ["TaskRef", "ModelRef", "JobSpec", "JobResult", "canonical_json", "NAME_MAX_CHARS", "METRIC_NAME_MAX_CHARS"]
+
+#: longest run id, suite name, task name and model label the results store holds (its column
+#: sizes; PostgreSQL refuses longer values, so suites are checked against these when read)
+NAME_MAX_CHARS = 200
+#: longest metric or cost name the store holds
+METRIC_NAME_MAX_CHARS = 100
 
 
 def canonical_json(obj: Any) -> str:
@@ -116,6 +122,18 @@ class JobResult:
 
     @classmethod
     def failure(cls, spec: JobSpec, exc: BaseException, status: str = "failed", **kw: Any) -> JobResult:
+        """A failed (or skipped) job; whatever the exception carries becomes bounded, valid text
+        (a 20 MB message, lone surrogates, a ``__str__`` that raises)."""
+        from matscibench.errors import TRACEBACK_MAX_CHARS, clean_text, safe_str
+
+        if status == "failed":
+            try:
+                trace = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+            except Exception:  # noqa: BLE001 - a hostile exception
+                trace = "".join(tb.format_tb(exc.__traceback__)) + f"{type(exc).__name__}: <message could not be read>"
+            trace = clean_text(trace, TRACEBACK_MAX_CHARS)
+        else:
+            trace = None
         return cls(
             key=spec.key,
             run_id=spec.run_id,
@@ -124,9 +142,9 @@ class JobResult:
             fold=spec.fold,
             seed=spec.seed,
             status=status,
-            error_type=type(exc).__name__,
-            error_message=str(exc) or type(exc).__name__,
-            traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)) if status == "failed" else None,
+            error_type=clean_text(type(exc).__name__, NAME_MAX_CHARS),
+            error_message=clean_text(safe_str(exc) or type(exc).__name__),
+            traceback=trace,
             spec=spec.as_dict(),
             **kw,
         )
