@@ -1,13 +1,23 @@
 """Interatomic-potential metrics: errors on labelled frames, and physics in use.
 
-Errors follow the conventions of the MD17/rMD17 literature (energy MAE per atom, force MAE per
-Cartesian component; Christensen & von Lilienfeld, Mach. Learn.: Sci. Technol. 1, 045018 (2020)).
-The force angle and magnitude errors are those SciML-Bench reports for force fields (Thiyagalingam
-et al., "Scientific machine learning benchmarks", Nat. Rev. Phys. 4, 413 (2022)): the angle
-between predicted and reference force vectors, and the relative error of their lengths, per atom,
-over atoms whose reference force is not negligible (|F| > ``min_force`` eV/Å).
+Energy errors come two ways. Per structure (meV): the MD17/rMD17 literature and the BOTNet/MACE
+papers give the MAE of total energies per configuration in meV (Christensen & von Lilienfeld,
+Mach. Learn.: Sci. Technol. 1, 045018 (2020); Batatia et al., arXiv:2205.06643 and MACE,
+NeurIPS 2022: ``mae_e`` over configurations in mace/tools/train.py), the headline for molecules.
+Per atom (meV/atom): total-energy errors divided by the number of atoms, the usual figure for
+periodic cells of different sizes (Matbench Discovery, MLIP Arena). Force MAE/RMSE are over
+Cartesian components (MACE's ``mae_f``).
 
-Units: energies eV in, meV/atom out; forces eV/Å in, meV/Å out; stress eV/Å³ in, GPa out.
+The SciML-Bench force errors (``sciml_force_*``) are those of its HydroNet benchmark
+(Thiyagalingam et al., Nat. Rev. Phys. 4, 413 (2022); code: stfc-sciml/sciml-bench commit
+3fbaaa0c2ce1adafd3c831e20d39c4a292743a42, sciml_bench/benchmarks/science/hydronet/utils/infer.py):
+per atom, the angle between predicted and reference force vectors divided by π (0 = same
+direction, 1 = opposite) and the signed difference of their lengths ‖F̂‖ − ‖F‖; per structure the
+mean of the absolute value and of the square; then the mean over structures. The project's
+earlier variants stay under their own names: ``force_angle_deg`` (degrees) and
+``force_magnitude_rel_error`` (|‖F̂‖ − ‖F‖| / ‖F‖ in %), pooled over atoms with ‖F‖ > 0.05 eV/Å.
+
+Units: energies eV in, meV or meV/atom out; forces eV/Å in, meV/Å out; stress eV/Å³ in, GPa out.
 """
 
 from __future__ import annotations
@@ -22,9 +32,11 @@ from matscibench.metrics import MetricInfo, register_metric
 __all__ = [
     "EV_PER_A3_IN_GPA",
     "energy_errors_per_atom",
+    "energy_errors_per_structure",
     "force_errors",
-    "force_angle_error",
-    "force_magnitude_error",
+    "sciml_force_errors",
+    "force_angle_deg",
+    "force_magnitude_rel_error",
     "stress_mae",
     "rdf",
     "rdf_mae",
@@ -38,40 +50,119 @@ __all__ = [
 #: 1 eV/Å³ in GPa (e × 1e30 / 1e9)
 EV_PER_A3_IN_GPA = 160.21766208
 
+_SCIML = ("SciML-Bench (Thiyagalingam et al. 2022), HydroNet benchmark")
+_SCIML_CODE = ("stfc-sciml/sciml-bench@3fbaaa0, benchmarks/science/hydronet/utils/infer.py")
+_MACE = "MACE (Batatia et al. 2022) / BOTNet (arXiv:2205.06643) / rMD17 (Christensen & von Lilienfeld 2020)"
+_FU = "Fu et al., Forces are not enough (TMLR 2023), MDsim"
+_ARENA = "MLIP Arena (Chiang et al. 2025)"
+_INF = (0.0, float("inf"))
+
+
+def _m(name: str, label: str, higher: bool, unit: str | None, definition: str, paper: str = "",
+       paper_definition: str = "", same: bool | None = None, bounds: tuple[float, float] = _INF) -> MetricInfo:
+    return MetricInfo(name, label, higher, unit, bounds, family="potentials", definition=definition, paper=paper,
+                      paper_definition=paper_definition, same_as_paper=same)
+
+
 for _info in (
-    MetricInfo("force_mae", "force MAE", False, "meV/Å"),
-    MetricInfo("force_rmse", "force RMSE", False, "meV/Å"),
-    MetricInfo("energy_mae", "energy MAE", False, "meV/atom"),
-    MetricInfo("energy_rmse", "energy RMSE", False, "meV/atom"),
-    MetricInfo("stress_mae", "stress MAE", False, "GPa"),
-    MetricInfo("force_angle_error", "force angle error", False, "degrees"),
-    MetricInfo("force_magnitude_error", "force magnitude error", False, "%"),
-    MetricInfo("force_mae_extrapolation", "force MAE, hardest group", False, "meV/Å"),
-    MetricInfo("md_stable_time", "MD stable time", True, "ps"),
-    MetricInfo("md_stable_fraction", "MD runs stable to the end", True, None),
-    MetricInfo("rdf_mae", "RDF error", False, None),
-    MetricInfo("eos_volume_error", "EOS V0 error", False, "Å³/atom"),
-    MetricInfo("eos_bulk_modulus_error", "EOS bulk modulus error", False, "GPa"),
-    MetricInfo("phonon_dos_error", "phonon DOS error", False, None),
-    MetricInfo("phonon_max_freq_error", "max phonon frequency error", False, "THz"),
-    MetricInfo("phonon_cv_error", "Cv(300 K) error", False, "%"),
-    MetricInfo("phonon_imaginary_modes", "spurious imaginary modes", False, None),
+    _m("force_mae", "force MAE", False, "meV/Å",
+       "mean |F̂ − F| over all Cartesian components of all test atoms, pooled", _MACE,
+       "mean over all force components of the test set (MACE mace/tools/train.py, mae_f)", True),
+    _m("force_rmse", "force RMSE", False, "meV/Å",
+       "root mean square of F̂ − F over all Cartesian components, pooled", _MACE,
+       "rmse_f over all force components (MACE mace/tools/train.py)", True),
+    _m("energy_mae_per_structure", "energy MAE per structure", False, "meV",
+       "mean over test structures of |Ê − E| (total energies); the energy headline of molecular tasks", _MACE,
+       "MAE of the total energy per configuration in meV (rMD17 tables; MACE mae_e)", True),
+    _m("energy_rmse_per_structure", "energy RMSE per structure", False, "meV",
+       "root mean square over test structures of Ê − E (total energies)", _MACE,
+       "rmse_e over configurations in meV (the BOTNet/MACE 3BPA and acac tables)", True),
+    _m("energy_mae_per_atom", "energy MAE per atom", False, "meV/atom",
+       "mean over test structures of |Ê − E| / N_atoms; the energy headline of periodic tasks"),
+    _m("energy_rmse_per_atom", "energy RMSE per atom", False, "meV/atom",
+       "root mean square over test structures of (Ê − E) / N_atoms"),
+    _m("stress_mae", "stress MAE", False, "GPa",
+       "mean |σ̂ − σ| over the six Voigt components of the cells with a stress label (ASE sign, converted from eV/Å³)"),
+    _m("sciml_force_angle_mae", "SciML-Bench force angle error (MAE, angle/π)", False, None,
+       "per atom θ/π with θ = arccos(F̂·F / ‖F̂‖‖F‖); per structure mean |θ/π|; mean over structures "
+       "(atoms with a zero-length force left out)", _SCIML,
+       f"force_angular_error = arccos(f̂/‖f̂‖ · f/‖f‖)/π per atom ({_SCIML_CODE}); per cluster mean |·| and "
+       "mean of squares, then over clusters", True, (0.0, 1.0)),
+    _m("sciml_force_angle_mse", "SciML-Bench force angle error (MSE, (angle/π)²)", False, None,
+       "per atom θ/π; per structure mean (θ/π)²; mean over structures", _SCIML,
+       f"as sciml_force_angle_mae with squares ({_SCIML_CODE})", True, (0.0, 1.0)),
+    _m("sciml_force_magnitude_mae", "SciML-Bench force magnitude error (MAE)", False, "meV/Å",
+       "per atom ‖F̂‖ − ‖F‖; per structure mean |·|; mean over structures", _SCIML,
+       f"force_magnitude_error = ‖f̂‖ − ‖f‖ per atom ({_SCIML_CODE}); per cluster mean |·|, then over clusters",
+       True),
+    _m("sciml_force_magnitude_mse", "SciML-Bench force magnitude error (MSE)", False, "(meV/Å)²",
+       "per atom ‖F̂‖ − ‖F‖; per structure mean of squares; mean over structures", _SCIML,
+       f"as sciml_force_magnitude_mae with squares ({_SCIML_CODE})", True),
+    _m("force_angle_deg", "force angle error (degrees, |F| > 0.05 eV/Å)", False, "degrees",
+       "mean over all atoms with ‖F‖ > 0.05 eV/Å (pooled) of the angle between F̂ and F in degrees; "
+       "a variant of SciML-Bench's (other unit, filter and averaging)", _SCIML,
+       "see sciml_force_angle_mae", False, (0.0, 180.0)),
+    _m("force_magnitude_rel_error", "relative force magnitude error (|F| > 0.05 eV/Å)", False, "%",
+       "mean over atoms with ‖F‖ > 0.05 eV/Å (pooled) of |‖F̂‖ − ‖F‖| / ‖F‖ in %; a variant of SciML-Bench's "
+       "absolute error", _SCIML, "see sciml_force_magnitude_mae", False),
+    _m("force_mae_extrapolation", "force MAE, hardest group", False, "meV/Å",
+       "force MAE of the test group with the largest error"),
+    _m("md_stable_time", "MD stable time", True, "ps",
+       "mean over seeds of the simulated time before a run turned unphysical (quick screen: atoms closer than "
+       "min_distance, T above a factor of the target, non-finite forces; runs that survive count their length)"),
+    _m("md_stable_fraction", "MD runs stable to the end", True, None,
+       "fraction of the MD runs that reached their last step without turning unphysical", bounds=(0.0, 1.0)),
+    _m("rdf_mae", "RDF error", False, None,
+       "mean over bins (0-6 Å, 0.1 Å) of |g_model(r) − g_ref(r)|, trajectories of the model and of the reference "
+       "calculator from the same start; molecules: unit-area pair-distance histograms"),
+    _m("eos_volume_error", "EOS V0 error", False, "Å³/atom",
+       "|V0(model) − V0(reference)| per atom from third-order Birch-Murnaghan fits (ASE) of E(V) at 7 volumes "
+       "(±6 %) around each system's cell relaxed by that calculator, atoms relaxed at each volume"),
+    _m("eos_bulk_modulus_error", "EOS bulk modulus error", False, "GPa",
+       "|B0(model) − B0(reference)| from the same fits", _ARENA,
+       "MLIP Arena's EOS: B0 from a Birch-Murnaghan fit of relaxed E(V) points", None),
+    _m("phonon_dos_error", "phonon DOS error", False, None,
+       "mean over a 0-15 THz grid (0.1 THz) of |g_model − g_ref|, each DOS normalised to 3 modes per atom "
+       "over the grid; phonopy on the fcc primitive cell, 3×3×3 supercell, 0.01 Å displacements, 12³ mesh"),
+    _m("phonon_max_freq_error", "max phonon frequency error", False, "THz",
+       "|ν_max(model) − ν_max(reference)|, the largest frequency on the 12³ Γ-centred mesh"),
+    _m("phonon_cv_error", "Cv(300 K) error", False, "%",
+       "|Cv_model − Cv_ref| / Cv_ref at 300 K in %"),
+    _m("phonon_imaginary_modes", "spurious imaginary modes", False, None,
+       "number of the model's mesh modes (12³ mesh) below −0.1 THz, mean over systems"),
     # DFT-relaxed cells (CDVAE's Perov-5, Carbon-24): forces should vanish, energies rank as DFT's
-    MetricInfo("residual_force_rms", "residual force RMS on DFT-relaxed cells", False, "meV/Å", (0.0, float("inf"))),
-    MetricInfo("residual_force_max", "largest residual force on DFT-relaxed cells", False, "meV/Å", (0.0, float("inf"))),
-    MetricInfo("residual_pressure", "residual pressure on DFT-relaxed cells", False, "GPa", (0.0, float("inf"))),
-    MetricInfo("energy_spearman", "energy ranking vs DFT (Spearman ρ, referenced)", True, None, (-1.0, 1.0)),
-    MetricInfo("energy_spearman_raw", "energy ranking vs DFT (Spearman ρ, per-atom energy as is)", True, None, (-1.0, 1.0)),
-    MetricInfo("composition_baseline_spearman", "composition-only ranking vs DFT (Spearman ρ)", True, None, (-1.0, 1.0)),
-    MetricInfo("relaxed_energy_mae", "energy MAE vs DFT after element references", False, "meV/atom", (0.0, float("inf"))),
+    _m("residual_force_rms", "residual force RMS on DFT-relaxed cells", False, "meV/Å",
+       "RMS over all Cartesian force components on DFT-relaxed cells (0 for a potential with DFT's minima)"),
+    _m("residual_force_max", "largest residual force on DFT-relaxed cells", False, "meV/Å",
+       "largest per-atom force length on the DFT-relaxed cells"),
+    _m("residual_pressure", "residual pressure on DFT-relaxed cells", False, "GPa",
+       "mean | −tr(σ)/3 − P_DFT | over the cells"),
+    _m("energy_spearman", "energy ranking vs DFT (Spearman ρ, referenced)", True, None,
+       "Spearman ρ between DFT's energies per atom and the model's after element references cross-fitted on "
+       "other folds", bounds=(-1.0, 1.0)),
+    _m("energy_spearman_raw", "energy ranking vs DFT (Spearman ρ, per-atom energy as is)", True, None,
+       "Spearman ρ between DFT's energies per atom and the model's raw energies per atom", bounds=(-1.0, 1.0)),
+    _m("composition_baseline_spearman", "composition-only ranking vs DFT (Spearman ρ)", True, None,
+       "Spearman ρ of element references alone (what energy_spearman has to beat)", bounds=(-1.0, 1.0)),
+    _m("relaxed_energy_mae", "energy MAE vs DFT after element references", False, "meV/atom",
+       "mean |E_model,referenced − E_DFT| per atom on the DFT-relaxed cells"),
 ):
     register_metric(_info)
 
 
 def energy_errors_per_atom(e_true: ArrayLike, e_pred: ArrayLike, n_atoms: ArrayLike) -> tuple[float, float]:
-    """(MAE, RMSE) of total energies divided by the number of atoms, in meV/atom."""
+    """(MAE, RMSE) of total-energy errors divided by each structure's number of atoms, in meV/atom."""
     t, p, n = (np.asarray(x, dtype=float).ravel() for x in (e_true, e_pred, n_atoms))
     d = (p - t) / n * 1e3
+    return float(np.mean(np.abs(d))), float(np.sqrt(np.mean(d**2)))
+
+
+def energy_errors_per_structure(e_true: ArrayLike, e_pred: ArrayLike) -> tuple[float, float]:
+    """(MAE, RMSE) of total energies over structures, in meV per structure (the rMD17/MACE figure)."""
+    t, p = (np.asarray(x, dtype=float).ravel() for x in (e_true, e_pred))
+    if t.shape != p.shape:
+        raise ValueError(f"{t.size} reference energies, {p.size} predicted")
+    d = (p - t) * 1e3
     return float(np.mean(np.abs(d))), float(np.sqrt(np.mean(d**2)))
 
 
@@ -85,6 +176,42 @@ def force_errors(f_true: ArrayLike, f_pred: ArrayLike) -> tuple[float, float]:
     return float(np.mean(np.abs(d))), float(np.sqrt(np.mean(d**2)))
 
 
+def sciml_force_errors(f_true: Sequence[ArrayLike], f_pred: Sequence[ArrayLike]) -> dict[str, float]:
+    """SciML-Bench's force angle and magnitude errors over structures.
+
+    ``f_true``/``f_pred``: one (n_atoms, 3) array per structure, eV/Å. Per atom (stfc-sciml/
+    sciml-bench commit 3fbaaa0c2ce1adafd3c831e20d39c4a292743a42, benchmarks/science/hydronet/utils/
+    infer.py): angle error θ/π with θ = arccos(F̂·F / ‖F̂‖‖F‖) (unitless, 0 to 1), magnitude error
+    ‖F̂‖ − ‖F‖. Per structure: the mean of |·| (MAE) and of its square (MSE); then the mean over
+    structures. Returns ``sciml_force_angle_mae``, ``sciml_force_angle_mse`` (unitless),
+    ``sciml_force_magnitude_mae`` (meV/Å) and ``sciml_force_magnitude_mse`` ((meV/Å)²).
+
+    The reference code divides by the force lengths without a guard (a zero-length force gives
+    NaN); here such atoms are left out of the angle (and a structure with none left is skipped),
+    and the cosine is clipped to [-1, 1] against rounding.
+    """
+    if len(f_true) != len(f_pred):
+        raise ValueError(f"{len(f_true)} reference structures, {len(f_pred)} predicted")
+    keys = ("sciml_force_angle_mae", "sciml_force_angle_mse", "sciml_force_magnitude_mae", "sciml_force_magnitude_mse")
+    per: dict[str, list[float]] = {k: [] for k in keys}
+    for t_, p_ in zip(f_true, f_pred):
+        t = np.asarray(t_, dtype=float).reshape(-1, 3)
+        p = np.asarray(p_, dtype=float).reshape(-1, 3)
+        if t.shape != p.shape:
+            raise ValueError(f"a structure has {len(t)} reference force vectors and {len(p)} predicted")
+        nt, np_ = np.linalg.norm(t, axis=1), np.linalg.norm(p, axis=1)
+        mag = (np_ - nt) * 1e3
+        per["sciml_force_magnitude_mae"].append(float(np.mean(np.abs(mag))))
+        per["sciml_force_magnitude_mse"].append(float(np.mean(mag**2)))
+        ok = (nt > 0) & (np_ > 0)
+        if ok.any():
+            cos = np.einsum("ij,ij->i", t[ok], p[ok]) / (nt[ok] * np_[ok])
+            ang = np.arccos(np.clip(cos, -1.0, 1.0)) / np.pi
+            per["sciml_force_angle_mae"].append(float(np.mean(np.abs(ang))))
+            per["sciml_force_angle_mse"].append(float(np.mean(ang**2)))
+    return {k: float(np.mean(v)) if v else float("nan") for k, v in per.items()}
+
+
 def _vectors(f_true: ArrayLike, f_pred: ArrayLike, min_force: float):
     t = np.asarray(f_true, dtype=float).reshape(-1, 3)
     p = np.asarray(f_pred, dtype=float).reshape(-1, 3)
@@ -93,8 +220,9 @@ def _vectors(f_true: ArrayLike, f_pred: ArrayLike, min_force: float):
     return t[keep], p[keep], nt[keep]
 
 
-def force_angle_error(f_true: ArrayLike, f_pred: ArrayLike, min_force: float = 0.05) -> float:
-    """Mean angle (degrees) between predicted and reference force vectors, atoms with |F_ref| > min_force eV/Å."""
+def force_angle_deg(f_true: ArrayLike, f_pred: ArrayLike, min_force: float = 0.05) -> float:
+    """Mean angle (degrees) between predicted and reference force vectors, pooled over the atoms
+    with |F_ref| > ``min_force`` eV/Å (the project's variant of SciML-Bench's angle error)."""
     t, p, nt = _vectors(f_true, f_pred, min_force)
     if not len(t):
         return float("nan")
@@ -103,8 +231,9 @@ def force_angle_error(f_true: ArrayLike, f_pred: ArrayLike, min_force: float = 0
     return float(np.degrees(np.arccos(np.clip(np.where(np_ > 0, cos, 0.0), -1.0, 1.0))).mean())
 
 
-def force_magnitude_error(f_true: ArrayLike, f_pred: ArrayLike, min_force: float = 0.05) -> float:
-    """Mean relative error of force lengths, | |F_pred| - |F_ref| | / |F_ref|, in percent."""
+def force_magnitude_rel_error(f_true: ArrayLike, f_pred: ArrayLike, min_force: float = 0.05) -> float:
+    """Mean relative error of force lengths, | |F_pred| - |F_ref| | / |F_ref|, in percent, pooled
+    over the atoms with |F_ref| > ``min_force`` eV/Å."""
     t, p, nt = _vectors(f_true, f_pred, min_force)
     if not len(t):
         return float("nan")

@@ -56,13 +56,29 @@ for _col, _after in (
 
 register_glance("potential", Glance(
     "Errors, stability and cost side by side",
-    ("energy_mae", "force_mae", "force_angle_error", "md_stable_time", "md_stable_fraction", "eos_bulk_modulus_error",
+    ("energy_mae_per_structure", "energy_mae_per_atom", "force_mae", "sciml_force_angle_mae", "md_stable_time", "md_stable_fraction", "eos_bulk_modulus_error",
      "residual_force_rms", "energy_spearman", "composition_baseline_spearman"),
     ("train.time_to_target_s", "train.total_s", "predict.ms_per_call", "md.ns_per_day", "md.atom_steps_per_s",
      "scaling.exponent", "job.peak_rss_MiB"),
 ))
 
-FRAME_METRICS = ("force_mae", "energy_mae", "force_rmse", "energy_rmse", "stress_mae", "force_angle_error", "force_magnitude_error")
+SCIML_METRICS = ("sciml_force_angle_mae", "sciml_force_angle_mse", "sciml_force_magnitude_mae", "sciml_force_magnitude_mse")
+FRAME_METRICS = ("force_mae", "energy_mae_per_atom", "force_rmse", "energy_rmse_per_atom", "energy_mae_per_structure",
+                 "energy_rmse_per_structure", "stress_mae", *SCIML_METRICS, "force_angle_deg", "force_magnitude_rel_error")
+
+
+def frame_metrics(energy_per: str = "atom", energy_first: bool = False) -> tuple[str, ...]:
+    """The frame metrics in report order: force MAE, then the energy MAE per ``energy_per``
+    (``"structure"``: meV, the headline for molecules; ``"atom"``: meV/atom, for periodic cells),
+    then the other errors. ``energy_first``: the energy MAE is the primary metric (test sets
+    without forces, e.g. dihedral scans)."""
+    if energy_per not in ("atom", "structure"):
+        raise ValueError(f"energy_per must be 'atom' or 'structure', got {energy_per!r}")
+    other = "structure" if energy_per == "atom" else "atom"
+    head = [f"energy_mae_per_{energy_per}", "force_mae"] if energy_first else ["force_mae", f"energy_mae_per_{energy_per}"]
+    rest = ["force_rmse", f"energy_rmse_per_{energy_per}", f"energy_mae_per_{other}", f"energy_rmse_per_{other}",
+            "stress_mae", *SCIML_METRICS, "force_angle_deg", "force_magnitude_rel_error"]
+    return tuple(head + rest)
 MD_METRICS = ("md_stable_time", "md_stable_fraction", "rdf_mae")
 EOS_METRICS = ("eos_volume_error", "eos_bulk_modulus_error")
 PHONON_METRICS = ("phonon_dos_error", "phonon_max_freq_error", "phonon_cv_error", "phonon_imaginary_modes")
@@ -113,6 +129,9 @@ class PotentialTask(DatasetTask):
     eos, phonons: run those checks (periodic data only).
     scaling: ``{"max_atoms", "budget_s", "repeats"}`` or None.
     target_value: time-to-target threshold on the force MAE (meV/Å).
+    energy_per: ``"structure"`` (molecules: energy MAE in meV per structure, as rMD17 and MACE
+        report it) or ``"atom"`` (periodic cells: meV/atom) comes right after the force MAE; both
+        are always computed. ``energy_first``: the energy MAE is the primary metric.
     """
 
     family = "potential"
@@ -137,6 +156,8 @@ class PotentialTask(DatasetTask):
         phonons: bool = False,
         scaling: dict[str, Any] | None = None,
         target_value: float | None = None,
+        energy_per: str = "atom",
+        energy_first: bool = False,
         description: str = "",
     ) -> None:
         if split not in ("random", "groups"):
@@ -160,7 +181,8 @@ class PotentialTask(DatasetTask):
         self.scaling = dict(scaling) if scaling else None
         self.target = target_value
         self.description = description or f"interatomic potential on {dataset}"
-        metrics = list(FRAME_METRICS)
+        self.energy_per = energy_per
+        metrics = list(frame_metrics(energy_per, energy_first))
         if self.md:
             metrics += MD_METRICS if reference else MD_METRICS[:2]
         if self.eos and reference:
@@ -218,26 +240,41 @@ class PotentialTask(DatasetTask):
 
     # ------------------------------------------------------------------ scoring
     def score_frames(self, pred: pd.DataFrame) -> dict[str, float]:
+        """Errors of the frame predictions; frames without force labels (energy-only test sets such
+        as dihedral scans) count for the energy errors only."""
         n = pred["n_atoms"].to_numpy(dtype=float)
         e_mae, e_rmse = PM.energy_errors_per_atom(pred["energy_true"], pred["energy_pred"], n)
-        ft = np.concatenate([np.asarray(x, float) for x in pred["forces_true"]])
-        fp = np.concatenate([np.asarray(x, float) for x in pred["forces_pred"]])
-        f_mae, f_rmse = PM.force_errors(ft, fp)
+        es_mae, es_rmse = PM.energy_errors_per_structure(pred["energy_true"], pred["energy_pred"])
+        has_f = [x is not None and not (isinstance(x, float) and math.isnan(x)) and len(x) > 0 for x in pred["forces_true"]]
+        ft_list = [np.asarray(x, float).reshape(-1, 3) for x, h in zip(pred["forces_true"], has_f) if h]
+        fp_list = [np.asarray(x, float).reshape(-1, 3) for x, h in zip(pred["forces_pred"], has_f) if h]
+        nan = float("nan")
+        if ft_list:
+            ft, fp = np.concatenate(ft_list), np.concatenate(fp_list)
+            f_mae, f_rmse = PM.force_errors(ft, fp)
+            sciml = PM.sciml_force_errors(ft_list, fp_list)
+            ang, mag = PM.force_angle_deg(ft, fp), PM.force_magnitude_rel_error(ft, fp)
+        else:
+            f_mae = f_rmse = ang = mag = nan
+            sciml = {k: nan for k in SCIML_METRICS}
         if "stress_true" in pred and pred["stress_true"].notna().any():
             rows = pred["stress_true"].notna() & pred["stress_pred"].notna()
             st = np.stack([np.asarray(x, float) for x in pred.loc[rows, "stress_true"]]) if rows.any() else np.empty((0, 6))
             sp = np.stack([np.asarray(x, float) for x in pred.loc[rows, "stress_pred"]]) if rows.any() else np.empty((0, 6))
-            s_mae = PM.stress_mae(st, sp) if rows.any() else float("nan")
+            s_mae = PM.stress_mae(st, sp) if rows.any() else nan
         else:
-            s_mae = float("nan")
+            s_mae = nan
         return {
             "force_mae": f_mae,
-            "energy_mae": e_mae,
+            "energy_mae_per_atom": e_mae,
             "force_rmse": f_rmse,
-            "energy_rmse": e_rmse,
+            "energy_rmse_per_atom": e_rmse,
+            "energy_mae_per_structure": es_mae,
+            "energy_rmse_per_structure": es_rmse,
             "stress_mae": s_mae,
-            "force_angle_error": PM.force_angle_error(ft, fp),
-            "force_magnitude_error": PM.force_magnitude_error(ft, fp),
+            **sciml,
+            "force_angle_deg": ang,
+            "force_magnitude_rel_error": mag,
         }
 
     def rescore(self, predictions: pd.DataFrame) -> dict[str, float]:
@@ -352,7 +389,8 @@ class PotentialTask(DatasetTask):
                         "n_atoms": len(fr),
                         "energy_true": float(fr.info["energy"]),
                         "energy_pred": e,
-                        "forces_true": np.asarray(fr.arrays["forces"], float).ravel().tolist(),
+                        "forces_true": (np.asarray(fr.arrays["forces"], float).ravel().tolist()
+                                        if "forces" in fr.arrays else None),
                         "forces_pred": f.ravel().tolist(),
                         "stress_true": np.asarray(fr.info["stress"], float).tolist() if s is not None else None,
                         "stress_pred": np.asarray(s, float).tolist() if s is not None else None,
@@ -363,7 +401,8 @@ class PotentialTask(DatasetTask):
         per_group = {}
         for g, sub in frames_df.groupby("group"):
             sc = self.score_frames(sub)
-            per_group[str(g)] = {"force_mae": sc["force_mae"], "energy_mae": sc["energy_mae"], "n": int(len(sub))}
+            per_group[str(g)] = {"force_mae": sc["force_mae"], "energy_mae_per_structure": sc["energy_mae_per_structure"],
+                                 "energy_mae_per_atom": sc["energy_mae_per_atom"], "n": int(len(sub))}
         pred_s = meter.phases["predict"].wall_s
         n_atoms_total = float(frames_df["n_atoms"].sum())
         costs: dict[str, float] = {
@@ -892,13 +931,13 @@ def register_tasks(register) -> None:
         register(
             f"xtb_md17_{mol}",
             _factory(f"xtb_md17_{mol}", f"xtb_md17_{mol}", split="random", n_folds=5, reference="gfn2-xtb", md=mol_md,
-                     scaling={"max_atoms": 1000, "budget_s": 1.0}, target_value=50.0,
+                     scaling={"max_atoms": 1000, "budget_s": 1.0}, target_value=50.0, energy_per="structure",
                      description=f"{mol} (GFN2-xTB MD17 of our own): energies and forces; MD at 500 K against xTB"),
         )
         register(
             f"xtb_md17_{mol}_extrapolation",
             _factory(f"xtb_md17_{mol}_extrapolation", f"xtb_md17_{mol}", split="groups", train_groups=["md_500K"],
-                     test_groups=["md_800K"], reference="gfn2-xtb", md={**mol_md, "temperature_K": 800.0}, target_value=50.0,
+                     test_groups=["md_800K"], reference="gfn2-xtb", md={**mol_md, "temperature_K": 800.0}, target_value=50.0, energy_per="structure",
                      description=f"{mol} (GFN2-xTB MD17): train on 500 K MD, test on 800 K frames and MD at 800 K"),
         )
     register(
@@ -920,12 +959,12 @@ def register_tasks(register) -> None:
     register(
         "botnet_ethanol",
         _factory("botnet_ethanol", "botnet_ethanol", split="groups", train_groups=["train"], test_groups=["test_md"],
-                 md={**mol_md, "seeds": 2}, target_value=30.0,
+                 md={**mol_md, "seeds": 2}, target_value=30.0, energy_per="structure",
                  description="rMD17 ethanol with PBE labels (BOTNet): train on 1,000 configurations, test on 1,000 MD frames"),
     )
     register(
         "botnet_acac",
         _factory("botnet_acac", "botnet_acac", split="groups", train_groups=["train_300K"],
-                 test_groups=["test_md_300K", "test_md_600K"], md={**mol_md, "temperature_K": 600.0},
+                 test_groups=["test_md_300K", "test_md_600K"], md={**mol_md, "temperature_K": 600.0}, energy_per="structure",
                  description="acetylacetone (BOTNet): train at 300 K, test at 300 K and 600 K (temperature extrapolation)"),
     )
