@@ -158,17 +158,24 @@ class PotentialTask(DatasetTask):
         target_value: float | None = None,
         energy_per: str = "atom",
         energy_first: bool = False,
+        index_files: list[tuple[str, str]] | None = None,
+        fallback_sizes: tuple[int, int] = (1000, 1000),
         description: str = "",
     ) -> None:
-        if split not in ("random", "groups"):
-            raise ValueError(f"split must be 'random' or 'groups', got {split!r}")
+        if split not in ("random", "groups", "index_files"):
+            raise ValueError(f"split must be 'random', 'groups' or 'index_files', got {split!r}")
+        if split == "index_files" and not index_files:
+            raise ValueError("split='index_files' needs index_files: [(train_relpath, test_relpath), ...]")
         if split == "groups" and not (train_groups and test_groups):
             raise ValueError("split='groups' needs train_groups and test_groups")
         self.name = name
         self.dataset_name = dataset
         self.dataset_params = dict(dataset_params or {})
         self.split = split
-        self._n_folds = int(n_folds) if split == "random" else 1
+        self.index_files = [tuple(x) for x in (index_files or [])]
+        self.fallback_sizes = (int(fallback_sizes[0]), int(fallback_sizes[1]))
+        self.split_source = split
+        self._n_folds = int(n_folds) if split == "random" else len(self.index_files) if split == "index_files" else 1
         self.fold_seed = int(fold_seed)
         self.train_groups = list(train_groups or [])
         self.test_groups = list(test_groups or [])
@@ -196,6 +203,8 @@ class PotentialTask(DatasetTask):
         n = len(ds)
         if self.split == "random":
             folds = kfold_indices(n, self._n_folds, self.fold_seed)
+        elif self.split == "index_files":
+            folds = self._index_folds(n)
         else:
             groups = np.asarray(ds.groups)
             train = np.nonzero(np.isin(groups, self.train_groups))[0]
@@ -212,6 +221,37 @@ class PotentialTask(DatasetTask):
                 te = te[np.linspace(0, len(te) - 1, self.max_test).round().astype(int)]
             out.append((tr, te))
         return out
+
+    def _index_folds(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Published split files (rMD17: ``rmd17/splits/index_{train,test}_0k.csv``, one 0-based frame
+        index a line, read as schnetpack does: ``np.loadtxt(f).flatten().astype(int)``, schnetpack
+        src/schnetpack/datasets/rmd17.py) when they are found under ``$MATSCIBENCH_DATA``; otherwise
+        seeded random draws of ``fallback_sizes`` (train, test) frames per fold, and ``split_source``
+        (in the job's info) says so."""
+        from matscibench.data.cache import find_local
+
+        paths = [(find_local(tr), find_local(te)) for tr, te in self.index_files]
+        if all(a is not None and b is not None for a, b in paths):
+            folds = []
+            for a, b in paths:
+                tr = np.loadtxt(a).flatten().astype(int)
+                te = np.loadtxt(b).flatten().astype(int)
+                if tr.max(initial=-1) >= n or te.max(initial=-1) >= n:
+                    raise ValueError(f"{a} / {b} index frame {max(tr.max(), te.max())} but the dataset has {n} "
+                                     "frames; load the dataset whole (max_frames=None)")
+                folds.append((tr, te))
+            self.split_source = "index files: " + ", ".join(f"{a.name}/{b.name}" for a, b in paths)
+            return folds
+        n_tr, n_te = self.fallback_sizes
+        if n_tr + n_te > n:
+            n_tr, n_te = n // 2, n - n // 2
+        folds = []
+        for k in range(len(self.index_files)):
+            perm = np.random.default_rng([self.fold_seed, k]).permutation(n)
+            folds.append((np.sort(perm[:n_tr]), np.sort(perm[n_tr:n_tr + n_te])))
+        self.split_source = (f"random {n_tr}/{n_te} draws (seed {self.fold_seed}): the published index files "
+                             f"{self.index_files[0][0]} ... were not found under $MATSCIBENCH_DATA")
+        return folds
 
     # ------------------------------------------------------------------ models
     def incompatibility(self, model: Any) -> str | None:
@@ -466,6 +506,7 @@ class PotentialTask(DatasetTask):
                 "n_test": int(len(test)),
                 "split_hash": split_hash(train, test),
                 "split": self.split,
+                "split_source": self.split_source,
                 "dataset": ds.name,
                 "dataset_checksum": ds.checksum,
                 "dataset_source": ds.source,
@@ -956,15 +997,41 @@ def register_tasks(register) -> None:
                                         "at 10 GPa, CDVAE {split} split; needs $MATSCIBENCH_DATA/cdvae/carbon_24): residual "
                                         "forces and pressure, ranking of the DFT energy per atom", **p}),
     )
-    register(
-        "botnet_ethanol",
-        _factory("botnet_ethanol", "botnet_ethanol", split="groups", train_groups=["train"], test_groups=["test_md"],
-                 md={**mol_md, "seeds": 2}, target_value=30.0, energy_per="structure",
-                 description="rMD17 ethanol with PBE labels (BOTNet): train on 1,000 configurations, test on 1,000 MD frames"),
-    )
-    register(
-        "botnet_acac",
-        _factory("botnet_acac", "botnet_acac", split="groups", train_groups=["train_300K"],
-                 test_groups=["test_md_300K", "test_md_600K"], md={**mol_md, "temperature_K": 600.0}, energy_per="structure",
-                 description="acetylacetone (BOTNet): train at 300 K, test at 300 K and 600 K (temperature extrapolation)"),
-    )
+    # BOTNet / MACE protocols (Batatia et al., arXiv:2205.06643; MACE, NeurIPS 2022): one training
+    # set, each test set reported apart (one task each: the model is trained again for each)
+    def botnet(name: str, dataset: str, train: list[str], test: str, desc: str, md: dict | None = None,
+               energy_only: bool = False, **extra: Any) -> None:
+        register(name, _factory(name, dataset, split="groups", train_groups=train, test_groups=[test], md=md,
+                                energy_per="structure", energy_first=energy_only, **extra, description=desc))
+
+    botnet("botnet_ethanol", "botnet_ethanol", ["train"], "test_md",
+           "rMD17 ethanol with PBE labels (BOTNet): train on 1,000 configurations, test on 1,000 MD frames",
+           md={**mol_md, "seeds": 2}, target_value=30.0)
+    botnet("botnet_ethanol_h_removal", "botnet_ethanol", ["train"], "test_h_removal",
+           "ethanol (BOTNet): train on rMD17 configurations, energies along the O-H bond-breaking path", energy_only=True)
+    for T in ("300K", "600K"):
+        botnet(f"botnet_acac_{T}", "botnet_acac", ["train_300K"], f"test_md_{T}",
+               f"acetylacetone (BOTNet): train at 300 K, test on MD at {T[:-1]} K"
+               + (" (temperature extrapolation)" if T == "600K" else ""),
+               md={**mol_md, "temperature_K": float(T[:-1])})
+    botnet("botnet_acac_dihedral", "botnet_acac", ["train_300K"], "test_dihedral",
+           "acetylacetone (BOTNet): train at 300 K, energies along a dihedral scan about a C-C bond", energy_only=True)
+    botnet("botnet_acac_h_transfer", "botnet_acac", ["train_300K"], "test_h_transfer",
+           "acetylacetone (BOTNet): train at 300 K, energies along the NEB path of the proton transfer", energy_only=True)
+    for T in ("300K", "600K", "1200K"):
+        botnet(f"botnet_3bpa_{T}", "botnet_3bpa", ["train_300K"], f"test_{T}",
+               f"3BPA (BOTNet/MACE): train on 500 configurations at 300 K, test on MD at {T[:-1]} K "
+               "(test files: see the dataset's hint)")
+    botnet("botnet_3bpa_dihedral", "botnet_3bpa", ["train_300K"], "test_dihedral",
+           "3BPA (BOTNet/MACE): train at 300 K, energies of the DFT-optimised dihedral scans", energy_only=True)
+    # rMD17 on its published splits (5 x 1,000 train / 1,000 test index files when present)
+    for mol in ("aspirin", "benzene", "ethanol", "malonaldehyde", "naphthalene", "salicylic", "toluene", "uracil"):
+        register(
+            f"rmd17_{mol}",
+            _factory(f"rmd17_{mol}", f"rmd17_{mol}", split="index_files",
+                     index_files=[(f"rmd17/splits/index_train_0{k}.csv", f"rmd17/splits/index_test_0{k}.csv")
+                                  for k in range(1, 6)],
+                     energy_per="structure", md={**mol_md},
+                     description=f"rMD17 {mol} (Christensen & von Lilienfeld 2020; needs $MATSCIBENCH_DATA/rmd17): "
+                                 "the published 5 x 1,000/1,000 splits"),
+        )
