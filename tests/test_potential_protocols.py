@@ -123,3 +123,35 @@ def test_rmd17_uses_the_published_index_files(tmp_path, monkeypatch):
     np.testing.assert_array_equal(folds[2][0], [3, 4, 5, 6, 7])
     np.testing.assert_array_equal(folds[2][1], [20, 21, 22])
     assert os.environ["MATSCIBENCH_DATA"] == str(root)
+
+
+def test_eos_relaxes_each_calculator_first():
+    """MLIP Arena's EOS (atomind-ai/mlip-arena commit f649ffeb789d8cd2af7e47ceab396dc5f3e36332,
+    mlip_arena/tasks/eos.py): relax the cell, then E(V) with atoms relaxed at each volume. From a
+    cell strained by +5 % and rattled, the fitted V0 must be EMT's equilibrium volume, found here
+    independently by a fine scan of the perfect fcc lattice constant."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from scipy.optimize import minimize_scalar
+
+    from matscibench.data.potential_data import AtomsDataset
+    from matscibench.metrics import potential as PM
+    from matscibench.tasks.potential import PotentialTask
+
+    def e_of_a(a):
+        at = bulk("Cu", "fcc", a=a, cubic=True)
+        at.calc = EMT()
+        return at.get_potential_energy()
+
+    a0 = minimize_scalar(e_of_a, bounds=(3.4, 3.8), method="bounded", options={"xatol": 1e-6}).x
+    v0_per_atom = a0**3 / 4
+    start = bulk("Cu", "fcc", a=a0 * 1.05 ** (1 / 3), cubic=True)
+    start.rattle(0.05, seed=1)
+    start.info.update({"group": "md_300K", "system": "Cu", "energy": 0.0})
+    t = PotentialTask("t", "emt_metals", reference="emt", eos=True)
+    (row,) = t._run_eos(EMT(), EMT(), AtomsDataset("x", [start], "", "", "emt"))
+    assert len(row["eos_volumes"]) == 11
+    v, _, _ = PM.birch_murnaghan_fit(row["eos_volumes"], row["eos_e_model"])
+    assert v / len(start) == pytest.approx(v0_per_atom, rel=2e-3)
+    # the unrelaxed snapshot would have put V0 elsewhere: the strained cell's own volume is 5 % off
+    assert abs(start.get_volume() / len(start) / v0_per_atom - 1) > 0.04

@@ -54,7 +54,8 @@ def test_known_errors_are_measured():
     assert res.metrics["sciml_force_magnitude_mae"] == pytest.approx(0.1 * np.mean(per) * 1e3, rel=1e-6)
     assert res.metrics["energy_mae_per_atom"] == pytest.approx(2.0, rel=1e-9)  # +2 meV/atom
     assert res.metrics["energy_mae_per_structure"] == pytest.approx(2.0 * p["n_atoms"].mean(), rel=1e-9)
-    assert res.metrics["eos_volume_error"] == pytest.approx(0.0, abs=1e-6)  # a constant shift moves nothing
+    # a constant shift moves nothing; the two relaxations stop within fmax = 0.01 eV/Å of the minimum
+    assert res.metrics["eos_volume_error"] == pytest.approx(0.0, abs=1e-4)
     # every number comes back from the stored predictions
     again = t.rescore(res.predictions)
     for k, v in res.metrics.items():

@@ -324,19 +324,22 @@ def phonon_targets(grid: np.ndarray, dos: np.ndarray, temperatures: Sequence[flo
     }
 
 
-def potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray) -> dict[str, Any]:
+def potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray, sigma: float = 0.2) -> dict[str, Any]:
     """The potentials task's phonon check on an fcc primitive cell (``tasks.potential``).
 
-    3x3x3 supercell, 0.01 Å displacements, 12x12x12 Γ-centred mesh; returns the DOS normalised to
-    3 modes per atom on ``grid`` (phonopy's total DOS), the largest mesh frequency (THz), phonopy's
-    Cv(300 K) (J/(K·mol) per mole of cells) and the number of mesh modes below -0.1 THz.
+    3x3x3 supercell, 0.01 Å displacements, 12x12x12 Γ-centred mesh. The conventions are the phonon
+    family's (``metrics.phonon``): the DOS is the mesh frequencies broadened by Gaussians of
+    ``sigma`` THz (``smeared_dos``) and normalised to unit area on ``grid`` (``normalize_dos``); the
+    maximum frequency is the frequency below which 99 % of the modes lie (``maximum_frequency``);
+    imaginary modes are the branches whose lowest mesh frequency is below ``-IMAGINARY_TOL_THZ``
+    (``imaginary_branches``). Also phonopy's Cv(300 K) (J/(K·mol) per mole of cells).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # phonopy's notes on acoustic modes of poor potentials
-        return _potential_check_phonons(prim, calc, grid)
+        return _potential_check_phonons(prim, calc, grid, sigma)
 
 
-def _potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray) -> dict[str, Any]:
+def _potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray, sigma: float) -> dict[str, Any]:
     import phonopy
     from ase import Atoms
 
@@ -351,14 +354,13 @@ def _potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray) -> dict[str
     ph.forces = np.asarray(forces)
     ph.produce_force_constants()
     ph.run_mesh([12, 12, 12], is_gamma_center=True)
-    freqs = np.asarray(ph.mesh.frequencies).ravel()
-    ph.run_total_dos(freq_min=grid[0], freq_max=grid[-1], freq_pitch=grid[1] - grid[0])
-    dos = np.interp(grid, np.asarray(ph.total_dos.frequency_points, float), np.asarray(ph.total_dos.dos, float))
-    area = np.trapezoid(dos, grid) if hasattr(np, "trapezoid") else np.trapz(dos, grid)
-    dos = dos / area * 3 * len(prim) if area > 0 else dos
+    freqs = np.asarray(ph.mesh.frequencies, float)
+    weights = np.asarray(ph.mesh.weights, float)
+    dos = PHM.normalize_dos(grid, PHM.smeared_dos(freqs, weights, grid, sigma))
     ph.run_thermal_properties(temperatures=[300.0])
     cv = float(np.asarray(ph.thermal_properties.heat_capacity)[0])
-    return {"dos": dos, "max_freq": float(freqs.max()), "cv": cv, "imag": int((freqs < -0.1).sum())}
+    return {"dos": dos, "max_freq": float(PHM.maximum_frequency(grid, dos)), "cv": cv,
+            "imag": int(PHM.imaginary_branches(freqs))}
 
 
 # ===================================================================================== dataset

@@ -116,20 +116,25 @@ for _info in (
        "mean over bins (0-6 Å, 0.1 Å) of |g_model(r) − g_ref(r)|, trajectories of the model and of the reference "
        "calculator from the same start; molecules: unit-area pair-distance histograms"),
     _m("eos_volume_error", "EOS V0 error", False, "Å³/atom",
-       "|V0(model) − V0(reference)| per atom from third-order Birch-Murnaghan fits (ASE) of E(V) at 7 volumes "
-       "(±6 %) around each system's cell relaxed by that calculator, atoms relaxed at each volume"),
+       "|V0(model) − V0(reference)| per atom from third-order Birch-Murnaghan fits (ASE) of E(V): each calculator "
+       "relaxes the cell (ASE UnitCellFilter, BFGS, fmax 0.01 eV/Å), then 11 volumes within ±10 % with atoms relaxed "
+       "at each", _ARENA,
+       "mlip_arena/tasks/eos.py (commit f649ffe): relax with FrechetCellFilter (BFGSLineSearch), 11 points, ±10 % "
+       "volume, atoms relaxed at each, pymatgen BirchMurnaghan; compared with DFT there, with the reference "
+       "calculator here", None),
     _m("eos_bulk_modulus_error", "EOS bulk modulus error", False, "GPa",
-       "|B0(model) − B0(reference)| from the same fits", _ARENA,
-       "MLIP Arena's EOS: B0 from a Birch-Murnaghan fit of relaxed E(V) points", None),
-    _m("phonon_dos_error", "phonon DOS error", False, None,
-       "mean over a 0-15 THz grid (0.1 THz) of |g_model − g_ref|, each DOS normalised to 3 modes per atom "
-       "over the grid; phonopy on the fcc primitive cell, 3×3×3 supercell, 0.01 Å displacements, 12³ mesh"),
+       "|B0(model) − B0(reference)| from the same fits", _ARENA, "as eos_volume_error", None),
+    _m("phonon_dos_error", "phonon DOS error", False, "1/THz",
+       "mean over a 0-15 THz grid (0.1 THz) of |g_model − g_ref|, each DOS the 12³-mesh frequencies broadened by "
+       "0.2 THz Gaussians and normalised to unit area (the phonon family's convention); phonopy on the fcc "
+       "primitive cell relaxed by each calculator, 3×3×3 supercell, 0.01 Å displacements"),
     _m("phonon_max_freq_error", "max phonon frequency error", False, "THz",
-       "|ν_max(model) − ν_max(reference)|, the largest frequency on the 12³ Γ-centred mesh"),
+       "|ν_max(model) − ν_max(reference)|, ν_max the frequency below which 99 % of the modes lie (phonon family's)"),
     _m("phonon_cv_error", "Cv(300 K) error", False, "%",
-       "|Cv_model − Cv_ref| / Cv_ref at 300 K in %"),
-    _m("phonon_imaginary_modes", "spurious imaginary modes", False, None,
-       "number of the model's mesh modes (12³ mesh) below −0.1 THz, mean over systems"),
+       "|Cv_model − Cv_ref| / Cv_ref at 300 K (phonopy, 12³ mesh) in %"),
+    _m("phonon_imaginary_modes", "spurious imaginary branches", False, None,
+       "branches of the model whose lowest mesh frequency is below −0.05 THz (phonon family's threshold), mean "
+       "over systems"),
     # DFT-relaxed cells (CDVAE's Perov-5, Carbon-24): forces should vanish, energies rank as DFT's
     _m("residual_force_rms", "residual force RMS on DFT-relaxed cells", False, "meV/Å",
        "RMS over all Cartesian force components on DFT-relaxed cells (0 for a potential with DFT's minima)"),

@@ -348,10 +348,12 @@ class PotentialTask(DatasetTask):
         dv, db = [], []
         for _, r in eos.iterrows():
             vols = np.asarray(r["eos_volumes"], float)
+            vols_ref = np.asarray(r["eos_volumes_ref"], float) if "eos_volumes_ref" in r and r["eos_volumes_ref"] is not None \
+                else vols
             n = float(r["n_atoms"])
             try:
                 vm, _, bm = PM.birch_murnaghan_fit(vols, np.asarray(r["eos_e_model"], float))
-                vr, _, br = PM.birch_murnaghan_fit(vols, np.asarray(r["eos_e_ref"], float))
+                vr, _, br = PM.birch_murnaghan_fit(vols_ref, np.asarray(r["eos_e_ref"], float))
             except Exception:
                 dv.append(float("inf"))
                 db.append(float("inf"))
@@ -606,24 +608,35 @@ class PotentialTask(DatasetTask):
         return list(out.values())[:4]
 
     def _run_eos(self, model, ref, ds) -> list[dict]:
+        """E(V) of each system with each calculator, MLIP Arena's way (atomind-ai/mlip-arena commit
+        f649ffeb789d8cd2af7e47ceab396dc5f3e36332, mlip_arena/tasks/eos.py): relax cell and atoms,
+        then ``EOS_POINTS`` volumes within ±``EOS_MAX_STRAIN`` of the relaxed one (cell scaled by
+        (1+ε)^(1/3)), atoms relaxed at each fixed cell; each calculator relaxes its own cell."""
         rows = []
         for fr in self._bulk_cells(ds):
-            vols, em, er = [], [], []
-            base = _clean(fr)
-            for x in np.linspace(0.94, 1.06, 7):
-                at = base.copy()
-                at.set_cell(np.asarray(base.cell) * x ** (1 / 3), scale_atoms=True)
-                vols.append(at.get_volume())
-                at.calc = model
-                em.append(float(at.get_potential_energy()))
-                at2 = at.copy()
-                at2.calc = ref
-                er.append(float(at2.get_potential_energy()))
+            out = {}
+            for tag, calc in (("model", model), ("ref", ref)):
+                vols, es = [], []
+                try:
+                    relaxed = relax(_clean(fr), calc, cell=True)
+                    c0 = np.asarray(relaxed.cell)
+                    for x in np.linspace(1 - EOS_MAX_STRAIN, 1 + EOS_MAX_STRAIN, EOS_POINTS):
+                        at = relaxed.copy()
+                        at.set_cell(c0 * x ** (1 / 3), scale_atoms=True)
+                        at = relax(at, calc, cell=False)
+                        vols.append(float(at.get_volume()))
+                        es.append(float(at.get_potential_energy()))
+                except Exception:  # noqa: BLE001 - a potential that cannot be relaxed fails its EOS
+                    vols, es = [], []
+                out[tag] = (vols, es)
             rows.append({"kind": "eos", "id": f"eos-{fr.info.get('system')}", "system": fr.info.get("system", ""),
-                         "n_atoms": len(base), "eos_volumes": vols, "eos_e_model": em, "eos_e_ref": er})
+                         "n_atoms": len(fr), "eos_volumes": out["model"][0], "eos_e_model": out["model"][1],
+                         "eos_volumes_ref": out["ref"][0], "eos_e_ref": out["ref"][1]})
         return rows
 
     def _run_phonons(self, model, ref, ds) -> list[dict]:
+        """phonopy on the fcc primitive cell of each elemental system, relaxed by each calculator
+        (``relax``, cell and atoms) before its own phonons."""
         from ase.build import bulk
         from ase.data import atomic_numbers, reference_states
 
@@ -634,18 +647,16 @@ class PotentialTask(DatasetTask):
             rs = reference_states[atomic_numbers[el]]
             if not rs or rs.get("symmetry") != "fcc":
                 continue
-            # lattice constant from the reference's equation of state
-            a_guess = float(rs["a"])
-            es, scales = [], np.linspace(0.96, 1.04, 9)
-            for x in scales:
-                at = bulk(el, "fcc", a=a_guess * x)
-                at.calc = ref
-                es.append(float(at.get_potential_energy()))
-            a0 = a_guess * float(scales[int(np.argmin(es))])
-            prim = bulk(el, "fcc", a=a0)
-            res_m = _phonons(prim, model, grid)
-            res_r = _phonons(prim, ref, grid)
-            rows.append({"kind": "phonon", "id": f"phonon-{el}", "system": el, "n_atoms": len(prim),
+            start = bulk(el, "fcc", a=float(rs["a"]))
+            res = {}
+            for tag, calc in (("model", model), ("ref", ref)):
+                try:
+                    res[tag] = _phonons(relax(start, calc, cell=True), calc, grid)
+                except Exception:  # noqa: BLE001 - no relaxed cell: no phonons (NaN errors)
+                    res[tag] = {"dos": np.full(len(grid), np.nan), "max_freq": float("nan"), "cv": float("nan"),
+                                "imag": float("nan")}
+            res_m, res_r = res["model"], res["ref"]
+            rows.append({"kind": "phonon", "id": f"phonon-{el}", "system": el, "n_atoms": len(start),
                          "dos_model": res_m["dos"].tolist(), "dos_ref": res_r["dos"].tolist(),
                          "max_freq_model": res_m["max_freq"], "max_freq_ref": res_r["max_freq"],
                          "cv_model": res_m["cv"], "cv_ref": res_r["cv"], "imag_model": res_m["imag"]})
@@ -704,6 +715,38 @@ class PotentialTask(DatasetTask):
         d.update({"dataset": self.dataset_name, "dataset_params": self.dataset_params, "split": self.split,
                   "input_type": "atoms", "task_type": "potential", "reference": self.reference})
         return d
+
+
+#: MLIP Arena's EOS (mlip_arena/tasks/eos.py at f649ffe): 11 volumes within ±10 % of the relaxed one
+EOS_POINTS = 11
+EOS_MAX_STRAIN = 0.10
+#: relaxation: force (eV/Å) and stress criteria of ASE's optimisers, and a step cap
+RELAX_FMAX = 0.01
+RELAX_STEPS = 300
+
+
+def relax(atoms, calc, cell: bool, fmax: float = RELAX_FMAX, steps: int = RELAX_STEPS):
+    """A copy of ``atoms`` relaxed with ``calc``: atoms only (``cell=False``) or atoms and cell
+    (ASE's ``UnitCellFilter``), with ASE's BFGS to ``fmax`` eV/Å (the same bound on the filter's
+    virial per atom), at most ``steps``. MLIP Arena relaxes with ``FrechetCellFilter``: the same
+    minimum, but its matrix exponentials made each step 5x slower here (EMT, 32 atoms)."""
+    import warnings
+
+    from ase.filters import UnitCellFilter
+    from ase.optimize import BFGS
+
+    at = _clean(atoms)
+    at.calc = calc
+    target = UnitCellFilter(at) if cell else at
+    from threadpoolctl import threadpool_limits
+
+    # BFGS diagonalises a (3N+9)² Hessian each step: threaded BLAS on a busy machine made it 4x slower
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore")
+        BFGS(target, logfile=None).run(fmax=fmax, steps=steps)
+    if not np.isfinite(at.positions).all() or not np.isfinite(np.asarray(at.cell)).all():
+        raise ModelOutputError(f"relaxing {at.get_chemical_formula()} gave non-finite positions or cell")
+    return at
 
 
 def _tile(base, r: int, periodic: bool):
