@@ -28,11 +28,11 @@ def test_reference_calculator_scores_zero_and_runs_every_check():
     assert res.status == "ok", res.traceback
     m = res.metrics
     for k in ("force_mae", "energy_mae_per_atom", "energy_mae_per_structure", "stress_mae", "sciml_force_angle_mae",
-              "sciml_force_magnitude_mae", "rdf_mae", "eos_volume_error", "eos_bulk_modulus_error",
+              "sciml_force_magnitude_mae", "md_screen_rdf_mae", "eos_volume_error", "eos_bulk_modulus_error",
               "phonon_dos_error", "phonon_max_freq_error", "phonon_cv_error"):
         # arccos near 1 turns rounding (1e-16) into ~1e-8 rad: the angle gets a looser bound
         assert m[k] == pytest.approx(0.0, abs=1e-6 if "angle" in k else 1e-9), k
-    assert m["md_stable_fraction"] == 1.0 and m["md_stable_time"] == pytest.approx(60 * 2.0 / 1000)
+    assert m["md_screen_stable_fraction"] == 1.0 and m["md_screen_stable_time"] == pytest.approx(60 * 2.0 / 1000)
     c = res.costs
     for k in ("predict.ms_per_call", "md.atom_steps_per_s", "md.ns_per_day", "scaling.exponent", "scaling.max_atoms"):
         assert np.isfinite(c[k]) and c[k] > 0, k
@@ -65,8 +65,8 @@ def test_known_errors_are_measured():
 def test_unstable_potential_is_caught_in_md():
     _, res = _job("potential_stubs:Exploding", params={**PARAMS, "scaling": None})
     assert res.status == "ok", res.traceback
-    assert res.metrics["md_stable_fraction"] == 0.0
-    assert res.metrics["md_stable_time"] < 60 * 2.0 / 1000
+    assert res.metrics["md_screen_stable_fraction"] == 0.0
+    assert res.metrics["md_screen_stable_time"] < 60 * 2.0 / 1000
 
 
 def test_nan_forces_fail_the_job_naming_the_frame():
@@ -102,11 +102,11 @@ def test_report_puts_errors_stability_and_cost_side_by_side():
 
     row = ModelRow("lin", 1, 0, 0)
     row.metrics = {m: summarize(np.array([v]), "accuracy") for m, v in
-                   {"force_mae": 12.5, "energy_mae_per_atom": 0.75, "md_stable_time": 0.8, "sciml_force_angle_mae": 0.0325}.items()}
+                   {"force_mae": 12.5, "energy_mae_per_atom": 0.75, "md_screen_stable_time": 0.8, "sciml_force_angle_mae": 0.0325}.items()}
     row.costs = {"predict.ms_per_call": summarize(np.array([4.0, 6.0, 5.0]), "time"),
                  "md.ns_per_day": summarize(np.array([2.0, 4.0]), "rate"),
                  "scaling.exponent": summarize(np.array([1.125]), "cost")}
-    t = TaskReport("emt_metals_forces", "", "meV/Å", ["force_mae", "energy_mae_per_atom", "sciml_force_angle_mae", "md_stable_time"],
+    t = TaskReport("emt_metals_forces", "", "meV/Å", ["force_mae", "energy_mae_per_atom", "sciml_force_angle_mae", "md_screen_stable_time"],
                    50.0, [row], family="potential")
     md = "\n".join(_task_markdown(t))
     table = md.split("Errors, stability and cost side by side")[1].split("\n\n")[1]
@@ -114,7 +114,7 @@ def test_report_puts_errors_stability_and_cost_side_by_side():
     cols = [c.strip() for c in header.strip("|").split("|")]
     vals = dict(zip(cols, [c.strip() for c in line.strip("|").split("|")]))
     assert vals["force MAE (meV/Å)"] == "12.5" and vals["energy MAE per atom (meV/atom)"] == "0.75"
-    assert vals["MD stable time (ps)"] == "0.8"
+    assert vals["MD screen: stable time (ps)"] == "0.8"
     assert vals["energy+forces call (ms)"] == "5"  # the median
     assert vals["MD (ns/day)"] == "2.667"  # the harmonic mean of 2 and 4
     assert vals["time ∝ N^x, x"] == "1.125"

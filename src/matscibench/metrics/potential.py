@@ -107,14 +107,32 @@ for _info in (
        "absolute error", _SCIML, "see sciml_force_magnitude_mae", False),
     _m("force_mae_extrapolation", "force MAE, hardest group", False, "meV/Å",
        "force MAE of the test group with the largest error"),
-    _m("md_stable_time", "MD stable time", True, "ps",
-       "mean over seeds of the simulated time before a run turned unphysical (quick screen: atoms closer than "
-       "min_distance, T above a factor of the target, non-finite forces; runs that survive count their length)"),
-    _m("md_stable_fraction", "MD runs stable to the end", True, None,
-       "fraction of the MD runs that reached their last step without turning unphysical", bounds=(0.0, 1.0)),
-    _m("rdf_mae", "RDF error", False, None,
-       "mean over bins (0-6 Å, 0.1 Å) of |g_model(r) − g_ref(r)|, trajectories of the model and of the reference "
-       "calculator from the same start; molecules: unit-area pair-distance histograms"),
+    _m("md_stable_time", "MD stable time (Fu et al. protocol)", True, "ps",
+       "mean over seeds of the time of the first recorded frame (every 0.05 ps) where a bond's length deviates by "
+       "more than 0.5 Å from its mean over the reference dataset (bonds: ASE natural cutoffs on the start frame), "
+       "or the run's length; Nosé-Hoover (one thermostat, Q = 3N kT (20 dt)²), 0.5 fs, T as the task says", _FU,
+       "kyonofx/MDsim@61ca2cf observable.ipynb load_run: collapse at max |d − d̄_ref| > 0.5 Å, stability "
+       "(collapse_pt − 1)/20 ps; simulate.py + configs/simulate/*.yml: NoseHoover ttime 20, 0.5 fs, 500 K, "
+       "600,000 steps (300 ps), frames every 100 steps", True),
+    _m("md_stable_time_ci95", "MD stable time, 95 % CI half-width over seeds", False, "ps",
+       "t-distribution 95 % confidence half-width of md_stable_time over the seeds (t₀.₉₇₅,ₙ₋₁ s/√n)"),
+    _m("md_stable_fraction", "MD runs stable to the end (Fu et al. protocol)", True, None,
+       "fraction of the seeds whose run never met the bond criterion", bounds=(0.0, 1.0)),
+    _m("md_n_seeds", "MD seeds", True, None, "number of MD runs (seeds, each from its own test frame)"),
+    _m("hr_error", "h(r) error", False, None,
+       "∫|h_model(r) − h_ref(r)| dr over 0-10 Å (mean over 500 bins × 10 Å), h the normalised histogram of all "
+       "interatomic distances of the MD frames up to the collapse (all seeds) and of the reference dataset", _FU,
+       "MDsim observable.ipynb: get_hr (np.histogram of torch.cdist distances, density=True, bins "
+       "linspace(1e-6, 10, 501)), hr_error = mean |Δh| × 10", True),
+    _m("md_screen_stable_time", "MD screen: stable time", True, "ps",
+       "short screen (not Fu et al.'s protocol): mean over seeds of the time before a Langevin run turned "
+       "unphysical (atoms closer than min_distance, T above a factor of the target, non-finite forces); runs that "
+       "survive count their length"),
+    _m("md_screen_stable_fraction", "MD screen: runs stable to the end", True, None,
+       "fraction of the screen's runs that reached their last step", bounds=(0.0, 1.0)),
+    _m("md_screen_rdf_mae", "MD screen: RDF error", False, None,
+       "mean over bins (0-6 Å, 0.1 Å) of |g_model(r) − g_ref(r)|, screen trajectories of the model and of the "
+       "reference calculator from the same start; molecules: unit-area pair-distance histograms"),
     _m("eos_volume_error", "EOS V0 error", False, "Å³/atom",
        "|V0(model) − V0(reference)| per atom from third-order Birch-Murnaghan fits (ASE) of E(V): each calculator "
        "relaxes the cell (ASE UnitCellFilter, BFGS, fmax 0.01 eV/Å), then 11 volumes within ±10 % with atoms relaxed "
@@ -297,6 +315,73 @@ def rdf_mae(g_a: ArrayLike, g_b: ArrayLike) -> float:
 def md_stable_time(stable_steps: ArrayLike, timestep_fs: float) -> float:
     """Mean time (ps) before each run became unphysical (runs that survived count their full length)."""
     return float(np.mean(np.asarray(stable_steps, dtype=float)) * timestep_fs / 1000.0)
+
+
+# ------------------------------------------------------------- MD stability after Fu et al.
+#: MDsim's settings (kyonofx/MDsim commit 61ca2cfba373fd374343592556789fa30fbe3b56, observable.ipynb)
+MDSIM_BOND_THRESHOLD = 0.5  # Å
+MDSIM_HR_XLIM = 10.0  # Å
+MDSIM_HR_BINS = np.linspace(1e-6, MDSIM_HR_XLIM, 500 + 1)
+
+
+def bond_pairs(atoms) -> np.ndarray:
+    """(n_bonds, 2) atom pairs i < j bonded by ASE's natural cutoffs (covalent radii), as MDsim
+    finds them on the first frame of a run (``NeighborList(natural_cutoffs(atoms))``)."""
+    from ase.neighborlist import NeighborList, natural_cutoffs
+
+    nl = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=True)
+    nl.update(atoms)
+    i, j = nl.get_connectivity_matrix().nonzero()
+    keep = i < j
+    return np.stack([i[keep], j[keep]], axis=1)
+
+
+def bond_lengths(positions: ArrayLike, pairs: ArrayLike) -> np.ndarray:
+    """Bond lengths (T, n_bonds) in Å of a (T, N, 3) trajectory of a molecule (no periodic images)."""
+    x = np.asarray(positions, dtype=float)
+    x = x[None] if x.ndim == 2 else x
+    p = np.asarray(pairs, dtype=int).reshape(-1, 2)
+    return np.linalg.norm(x[:, p[:, 0]] - x[:, p[:, 1]], axis=-1)
+
+
+def mdsim_collapse_point(positions: ArrayLike, pairs: ArrayLike, ref_mean_lengths: ArrayLike,
+                         threshold: float = MDSIM_BOND_THRESHOLD) -> int:
+    """MDsim's ``collapse_pt`` of a recorded trajectory (T frames): one more than the index of the
+    first frame where some bond deviates by more than ``threshold`` Å from its reference mean, or
+    T when none does among frames 0..T-2 (MDsim's loop does not check the last frame). The stable
+    time is ``(collapse_pt - 1) × recording interval``."""
+    d = bond_lengths(positions, pairs)
+    dev = np.abs(d - np.asarray(ref_mean_lengths, float)[None]).max(axis=1) if d.shape[1] else np.zeros(len(d))
+    for i in range(1, len(d)):
+        if dev[i - 1] > threshold:
+            return i
+    return len(d)
+
+
+def distance_histogram(positions: ArrayLike, bins: ArrayLike = MDSIM_HR_BINS) -> np.ndarray:
+    """h(r): the normalised histogram (density, 1/Å) of all interatomic distances of a (T, N, 3)
+    trajectory on ``bins`` (MDsim's ``get_hr``; its zero self-distances fall below the first bin)."""
+    x = np.asarray(positions, dtype=float)
+    x = x[None] if x.ndim == 2 else x
+    iu = np.triu_indices(x.shape[1], 1)
+    d = np.linalg.norm(x[:, :, None] - x[:, None, :], axis=-1)[:, iu[0], iu[1]].ravel()
+    hist, _ = np.histogram(d, np.asarray(bins, float), density=True)
+    return hist
+
+
+def hr_error(h_pred: ArrayLike, h_ref: ArrayLike, xlim: float = MDSIM_HR_XLIM) -> float:
+    """MDsim's h(r) error: mean |Δh| over the bins times the range ``xlim`` (≈ ∫|Δh| dr)."""
+    return float(np.mean(np.abs(np.asarray(h_pred, float) - np.asarray(h_ref, float))) * xlim)
+
+
+def t_ci95_halfwidth(values: ArrayLike) -> float:
+    """Half-width of the two-sided 95 % t confidence interval of the mean (NaN for fewer than 2)."""
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float("nan")
+    return float(t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / np.sqrt(len(v)))
 
 
 def birch_murnaghan_fit(volumes: ArrayLike, energies: ArrayLike) -> tuple[float, float, float]:

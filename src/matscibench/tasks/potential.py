@@ -2,24 +2,29 @@
 
 The model is an ASE ``Calculator`` (energy, forces, stress); trainable ones add
 ``fit(list[Atoms], on_epoch=None)``, reading labels from ``atoms.info["energy"]`` (eV),
-``atoms.arrays["forces"]`` (eV/Å) and ``atoms.info["stress"]`` (eV/Å³, Voigt). A job:
+``atoms.arrays["forces"]`` (eV/Å) and ``atoms.info["stress"]`` (eV/Å³, Voigt, ASE's sign). A job:
 
-1. ``load``: frames of the dataset, split into training and test frames (random K-fold, or a
-   fixed split by group, e.g. train at low temperature, test hot and on defects);
+1. ``load``: frames of the dataset, split into training and test frames (random K-fold; a fixed
+   split by group, e.g. the BOTNet/MACE protocols: one task per test set; or published index
+   files, rMD17's 5 x 1,000/1,000);
 2. ``fit``: the model's ``fit`` on the training frames (skipped for calculators without one);
    ``on_epoch`` validation values are force MAEs in meV/Å;
 3. ``predict``: energy, forces (and stress for periodic cells) of every test frame, compared with
-   the labels (energy MAE/RMSE per atom, force MAE/RMSE per component, stress MAE, force angle
-   and magnitude errors), with per-group errors kept in the job's info;
-4. ``md``: NVT Langevin runs with the model from test frames (``md.seeds`` runs of ``md.steps``
-   steps); the time until a run turns unphysical (two atoms closer than ``md.min_distance`` Å,
-   temperature above ``md.max_temperature_factor`` x target, or non-finite forces), and the
-   difference between the model's and the reference calculator's radial distributions;
-5. ``eos`` (periodic data): E(V) of each system's cell at 7 volumes (±6 %) with the model and the
-   reference; errors of the Birch-Murnaghan V0 and B0;
-6. ``phonons`` (periodic data): phonopy on the fcc primitive cell of each elemental system
-   (3x3x3 supercell, 0.01 Å displacements), DOS, maximum frequency, Cv(300 K) and imaginary
-   modes against the reference's;
+   the labels: energy MAE/RMSE per structure (meV; the headline for molecules, as rMD17 and MACE
+   report it) and per atom (meV/atom; the headline for periodic cells), force MAE/RMSE per
+   component, stress MAE, SciML-Bench's force angle and magnitude errors and the project's
+   variants; energy-only test frames (dihedral scans, reaction paths) count for energies only;
+4. ``md``: either Fu et al.'s stability protocol (``md.protocol = "mdsim"``: Nosé-Hoover at 500 K,
+   0.5 fs, 300 ps, unstable when a bond leaves its reference mean by > 0.5 Å; h(r) error against
+   the dataset; ``md_stable_time`` with a CI over seeds), or a short screen (``"screen"``, named
+   ``md_screen_*``: Langevin runs until two atoms come closer than ``md.min_distance`` Å, the
+   temperature exceeds ``md.max_temperature_factor`` x target or forces turn non-finite, and the
+   RDF against the reference calculator's run);
+5. ``eos`` (periodic data): each calculator relaxes each system's cell, then E(V) at 11 volumes
+   (±10 %) with atoms relaxed at each (MLIP Arena's EOS); errors of the Birch-Murnaghan V0, B0;
+6. ``phonons`` (periodic data): phonopy on the fcc primitive cell of each elemental system, as
+   relaxed by each calculator (3x3x3 supercell, 0.01 Å displacements); DOS, maximum frequency,
+   imaginary branches with the phonon family's conventions, and Cv(300 K);
 7. ``scaling``: the time of one energy+forces call against system size (replicated cells, or
    boxes of molecules) until a call takes ``scaling.budget_s``; the fitted exponent is reported.
 """
@@ -56,7 +61,7 @@ for _col, _after in (
 
 register_glance("potential", Glance(
     "Errors, stability and cost side by side",
-    ("energy_mae_per_structure", "energy_mae_per_atom", "force_mae", "sciml_force_angle_mae", "md_stable_time", "md_stable_fraction", "eos_bulk_modulus_error",
+    ("energy_mae_per_structure", "energy_mae_per_atom", "force_mae", "sciml_force_angle_mae", "md_stable_time", "hr_error", "md_screen_stable_time", "eos_bulk_modulus_error",
      "residual_force_rms", "energy_spearman", "composition_baseline_spearman"),
     ("train.time_to_target_s", "train.total_s", "predict.ms_per_call", "md.ns_per_day", "md.atom_steps_per_s",
      "scaling.exponent", "job.peak_rss_MiB"),
@@ -79,7 +84,12 @@ def frame_metrics(energy_per: str = "atom", energy_first: bool = False) -> tuple
     rest = ["force_rmse", f"energy_rmse_per_{energy_per}", f"energy_mae_per_{other}", f"energy_rmse_per_{other}",
             "stress_mae", *SCIML_METRICS, "force_angle_deg", "force_magnitude_rel_error"]
     return tuple(head + rest)
-MD_METRICS = ("md_stable_time", "md_stable_fraction", "rdf_mae")
+MD_SCREEN_METRICS = ("md_screen_stable_time", "md_screen_stable_fraction", "md_screen_rdf_mae")
+MD_MDSIM_METRICS = ("md_stable_time", "md_stable_time_ci95", "md_stable_fraction", "md_n_seeds", "hr_error")
+#: Fu et al.'s MD17 protocol (kyonofx/MDsim@61ca2cf, configs/simulate/*.yml): 300 ps at 500 K,
+#: Nosé-Hoover (ttime 20 steps), 0.5 fs, frames every 100 steps; run in the first fold only
+MDSIM_MD = {"protocol": "mdsim", "temperature_K": 500.0, "timestep_fs": 0.5, "steps": 600_000, "seeds": 5,
+            "save_every": 100, "ttime": 20.0, "folds": [0]}
 EOS_METRICS = ("eos_volume_error", "eos_bulk_modulus_error")
 PHONON_METRICS = ("phonon_dos_error", "phonon_max_freq_error", "phonon_cv_error", "phonon_imaginary_modes")
 
@@ -124,8 +134,10 @@ class PotentialTask(DatasetTask):
     max_train: at most this many training frames (evenly spaced), for quick suites.
     reference: the calculator that made the labels (``emt``, ``gfn2-xtb``) for the in-use
         comparisons; None skips them.
-    md: ``{"temperature_K", "timestep_fs", "steps", "seeds", "min_distance", "max_temperature_factor",
-        "sample_every"}`` or None.
+    md: None, or ``{"protocol": "screen", "temperature_K", "timestep_fs", "steps", "seeds",
+        "min_distance", "max_temperature_factor", "sample_every"}`` (the short screen), or
+        ``{"protocol": "mdsim", "temperature_K", "timestep_fs", "steps", "seeds", "save_every",
+        "ttime", "folds"}`` (Fu et al.; defaults ``MDSIM_MD``; run in ``folds`` only).
     eos, phonons: run those checks (periodic data only).
     scaling: ``{"max_atoms", "budget_s", "repeats"}`` or None.
     target_value: time-to-target threshold on the force MAE (meV/Å).
@@ -191,7 +203,13 @@ class PotentialTask(DatasetTask):
         self.energy_per = energy_per
         metrics = list(frame_metrics(energy_per, energy_first))
         if self.md:
-            metrics += MD_METRICS if reference else MD_METRICS[:2]
+            protocol = self.md.get("protocol", "screen")
+            if protocol not in ("screen", "mdsim"):
+                raise ValueError(f"md protocol must be 'screen' or 'mdsim', got {protocol!r}")
+            if protocol == "mdsim":
+                metrics += MD_MDSIM_METRICS
+            else:
+                metrics += MD_SCREEN_METRICS if reference else MD_SCREEN_METRICS[:2]
         if self.eos and reference:
             metrics += EOS_METRICS
         if self.phonons and reference:
@@ -332,16 +350,28 @@ class PotentialTask(DatasetTask):
         return {m: out.get(m, float("nan")) for m in self.metrics}
 
     def _md_metrics(self, md: pd.DataFrame) -> dict[str, float]:
+        if "md_protocol" in md and (md["md_protocol"] == "mdsim").any():
+            m = md[md["md_protocol"] == "mdsim"]
+            ps = m["md_stable_ps"].to_numpy(float)
+            out = {"md_stable_time": float(np.mean(ps)), "md_stable_time_ci95": PM.t_ci95_halfwidth(ps),
+                   "md_stable_fraction": float(np.mean(m["md_collapsed"].to_numpy(float) == 0)),
+                   "md_n_seeds": float(len(m))}
+            # h(r) of all seeds' frames up to their collapse: counts pooled, as one histogram
+            counts = np.sum([np.asarray(h, float) * n for h, n in zip(m["hr_model"], m["hr_n_frames"])], axis=0)
+            if np.sum(counts) > 0:
+                counts = counts / np.sum(m["hr_n_frames"].to_numpy(float))
+                out["hr_error"] = PM.hr_error(counts, np.asarray(m["hr_ref"].iloc[0], float))
+            return out
         steps = md["md_stable_steps"].to_numpy(float)
         total = md["md_steps"].to_numpy(float)
         out = {
-            "md_stable_time": PM.md_stable_time(steps, float(md["md_timestep_fs"].iloc[0])),
-            "md_stable_fraction": float(np.mean(steps >= total)),
+            "md_screen_stable_time": PM.md_stable_time(steps, float(md["md_timestep_fs"].iloc[0])),
+            "md_screen_stable_fraction": float(np.mean(steps >= total)),
         }
         if "rdf_model" in md and md["rdf_ref"].notna().all():
             g_m = np.mean([np.asarray(x, float) for x in md["rdf_model"]], axis=0)
             g_r = np.mean([np.asarray(x, float) for x in md["rdf_ref"]], axis=0)
-            out["rdf_mae"] = PM.rdf_mae(g_m, g_r)
+            out["md_screen_rdf_mae"] = PM.rdf_mae(g_m, g_r)
         return out
 
     def _eos_metrics(self, eos: pd.DataFrame) -> dict[str, float]:
@@ -472,7 +502,13 @@ class PotentialTask(DatasetTask):
         ref = None
         if self.reference:
             ref = reference_calculator(self.reference, periodic)
-        if self.md:
+        if self.md and self.md.get("protocol", "screen") == "mdsim":
+            if fold in self.md.get("folds", [0]):
+                with meter.phase("md"):
+                    md_rows, md_costs = self._run_mdsim(model, test_frames, train_frames + test_frames, ctx.seed)
+                extra_rows += md_rows
+                costs.update(md_costs)
+        elif self.md:
             with meter.phase("md"):
                 md_rows, md_costs = self._run_md(model, ref, test_frames, ctx.seed)
             extra_rows += md_rows
@@ -570,6 +606,79 @@ class PotentialTask(DatasetTask):
                 row["rdf_model"] = gm.tolist()
                 row["rdf_ref"] = gr.tolist()
             rows.append(row)
+        costs = {}
+        if walls > 0:
+            costs["md.atom_steps_per_s"] = atom_steps / walls
+            steps_total = atom_steps / max(1, rows[0]["n_atoms"]) if rows else 0
+            costs["md.ns_per_day"] = (steps_total * dt * 1e-6) / (walls / 86400.0)
+        return rows, costs
+
+    def _run_mdsim(self, model, frames, ref_frames, seed: int) -> tuple[list[dict], dict[str, float]]:
+        """Fu et al.'s stability protocol (kyonofx/MDsim commit 61ca2cfba373fd374343592556789fa30fbe3b56:
+        simulate.py, mdsim/md/integrator.py, observable.ipynb). Each seed starts from a test frame drawn
+        at random, Maxwell-Boltzmann velocities at T, Nosé-Hoover with one thermostat of mass
+        Q = 3N kT (ttime·dt)² (ASE's ``NoseHooverChainNVT`` with ``tchain=1``, ``tdamp = ttime·dt``: the
+        same Q as MDsim's ``NoseHoover``; ASE integrates it with its own splitting), a frame every
+        ``save_every`` steps. The run stops at the collapse (a bond > 0.5 Å off its mean over the
+        reference frames, MDsim's criterion) or when T leaves [0.1, 1e5] K (MDsim's Simulator).
+        Molecules only (bonds without periodic images)."""
+        from ase import units
+        from ase.md.nose_hoover_chain import NoseHooverChainNVT
+
+        from matscibench.data.potential_data import thermalize
+
+        cfg = {**MDSIM_MD, **self.md}
+        T, dt, n_steps = float(cfg["temperature_K"]), float(cfg["timestep_fs"]), int(cfg["steps"])
+        every = int(cfg["save_every"])
+        rows, walls, atom_steps = [], 0.0, 0.0
+        for s in range(int(cfg["seeds"])):
+            rng = np.random.default_rng([seed, s, 17])
+            start = frames[int(rng.integers(len(frames)))]
+            if start.pbc.any():
+                raise ValueError(f"task {self.name}: the mdsim protocol is for molecules (bond lengths without "
+                                 "periodic images); use md.protocol='screen' for periodic cells")
+            same = [f for f in ref_frames if np.array_equal(f.numbers, start.numbers)]
+            ref_pos = np.stack([f.positions for f in same])
+            pairs = PM.bond_pairs(_clean(start))
+            ref_mean = PM.bond_lengths(ref_pos, pairs).mean(axis=0)
+            atoms = _clean(start)
+            atoms.calc = model
+            thermalize(atoms, T, rng)
+            dyn = NoseHooverChainNVT(atoms, dt * units.fs, temperature_K=T, tdamp=float(cfg["ttime"]) * dt * units.fs,
+                                     tchain=1)
+            traj = [atoms.positions.copy()]
+            collapsed, done = False, 0
+            t0 = time.perf_counter()
+            while done < n_steps:
+                try:
+                    dyn.run(every)
+                    temp = atoms.get_temperature()
+                    ok = np.isfinite(atoms.positions).all() and 0.1 <= temp <= 1e5
+                except Exception:  # noqa: BLE001 - a model that fails mid-run has collapsed
+                    ok = False
+                done += every
+                if not ok:
+                    collapsed = True
+                    break
+                traj.append(atoms.positions.copy())
+                dev = np.abs(PM.bond_lengths(traj[-1], pairs)[0] - ref_mean)
+                if len(dev) and dev.max() > PM.MDSIM_BOND_THRESHOLD:
+                    collapsed = True
+                    break
+            wall = time.perf_counter() - t0
+            walls += wall
+            atom_steps += done * len(start)
+            pos = np.stack(traj)
+            # MDsim's collapse_pt: after a bond breach at frame k (kept), k + 1; after a failed step
+            # (frame not kept) or a full run, the number of frames: len(traj) in every case
+            cp = len(pos)
+            stable_ps = (cp - 1) * every * dt / 1000.0
+            hr_frames = pos[:cp]
+            rows.append({"kind": "md", "id": f"mdsim{s}", "n_atoms": len(start), "md_protocol": "mdsim",
+                         "md_stable_ps": stable_ps, "md_total_ps": n_steps * dt / 1000.0, "md_collapsed": int(collapsed),
+                         "md_timestep_fs": dt, "md_temperature_K": T, "system": start.info.get("system", ""),
+                         "hr_model": PM.distance_histogram(hr_frames).tolist(), "hr_n_frames": len(hr_frames),
+                         "hr_ref": PM.distance_histogram(ref_pos).tolist()})
         costs = {}
         if walls > 0:
             costs["md.atom_steps_per_s"] = atom_steps / walls
@@ -995,7 +1104,8 @@ def _factory(name: str, dataset: str, **defaults: Any):
 def register_tasks(register) -> None:
     from matscibench.data.potential_data import MD17_MOLECULES
 
-    metals_md = {"temperature_K": 900.0, "timestep_fs": 2.0, "steps": 400, "seeds": 2, "min_distance": 1.5}
+    metals_md = {"protocol": "screen", "temperature_K": 900.0, "timestep_fs": 2.0, "steps": 400, "seeds": 2,
+                 "min_distance": 1.5}
     register(
         "emt_metals_forces",
         _factory("emt_metals_forces", "emt_metals", split="random", n_folds=5, reference="emt", md=metals_md,
@@ -1014,14 +1124,15 @@ def register_tasks(register) -> None:
     for mol in MD17_MOLECULES:
         register(
             f"xtb_md17_{mol}",
-            _factory(f"xtb_md17_{mol}", f"xtb_md17_{mol}", split="random", n_folds=5, reference="gfn2-xtb", md=mol_md,
+            _factory(f"xtb_md17_{mol}", f"xtb_md17_{mol}", split="random", n_folds=5, reference="gfn2-xtb", md=MDSIM_MD,
                      scaling={"max_atoms": 1000, "budget_s": 1.0}, target_value=50.0, energy_per="structure",
-                     description=f"{mol} (GFN2-xTB MD17 of our own): energies and forces; MD at 500 K against xTB"),
+                     description=f"{mol} (GFN2-xTB MD17 of our own): energies and forces; MD stability after Fu et al. "
+                                 "(300 ps at 500 K, first fold)"),
         )
         register(
             f"xtb_md17_{mol}_extrapolation",
             _factory(f"xtb_md17_{mol}_extrapolation", f"xtb_md17_{mol}", split="groups", train_groups=["md_500K"],
-                     test_groups=["md_800K"], reference="gfn2-xtb", md={**mol_md, "temperature_K": 800.0}, target_value=50.0, energy_per="structure",
+                     test_groups=["md_800K"], reference="gfn2-xtb", md={**mol_md, "temperature_K": 800.0, "protocol": "screen"}, target_value=50.0, energy_per="structure",
                      description=f"{mol} (GFN2-xTB MD17): train on 500 K MD, test on 800 K frames and MD at 800 K"),
         )
     register(
@@ -1049,14 +1160,14 @@ def register_tasks(register) -> None:
 
     botnet("botnet_ethanol", "botnet_ethanol", ["train"], "test_md",
            "rMD17 ethanol with PBE labels (BOTNet): train on 1,000 configurations, test on 1,000 MD frames",
-           md={**mol_md, "seeds": 2}, target_value=30.0)
+           md=MDSIM_MD, target_value=30.0)
     botnet("botnet_ethanol_h_removal", "botnet_ethanol", ["train"], "test_h_removal",
            "ethanol (BOTNet): train on rMD17 configurations, energies along the O-H bond-breaking path", energy_only=True)
     for T in ("300K", "600K"):
         botnet(f"botnet_acac_{T}", "botnet_acac", ["train_300K"], f"test_md_{T}",
                f"acetylacetone (BOTNet): train at 300 K, test on MD at {T[:-1]} K"
                + (" (temperature extrapolation)" if T == "600K" else ""),
-               md={**mol_md, "temperature_K": float(T[:-1])})
+               md={**MDSIM_MD, "temperature_K": float(T[:-1])})
     botnet("botnet_acac_dihedral", "botnet_acac", ["train_300K"], "test_dihedral",
            "acetylacetone (BOTNet): train at 300 K, energies along a dihedral scan about a C-C bond", energy_only=True)
     botnet("botnet_acac_h_transfer", "botnet_acac", ["train_300K"], "test_h_transfer",
@@ -1074,7 +1185,7 @@ def register_tasks(register) -> None:
             _factory(f"rmd17_{mol}", f"rmd17_{mol}", split="index_files",
                      index_files=[(f"rmd17/splits/index_train_0{k}.csv", f"rmd17/splits/index_test_0{k}.csv")
                                   for k in range(1, 6)],
-                     energy_per="structure", md={**mol_md},
+                     energy_per="structure", md=MDSIM_MD,
                      description=f"rMD17 {mol} (Christensen & von Lilienfeld 2020; needs $MATSCIBENCH_DATA/rmd17): "
                                  "the published 5 x 1,000/1,000 splits"),
         )
