@@ -153,6 +153,27 @@ for _info in (
     _m("phonon_imaginary_modes", "spurious imaginary branches", False, None,
        "branches of the model whose lowest mesh frequency is below −0.05 THz (phonon family's threshold), mean "
        "over systems"),
+    _m("nve_energy_drift", "NVE energy drift", False, "meV/atom/ps",
+       "|slope| of a least-squares line through the total energy per atom against time over an NVE (velocity "
+       "Verlet) run from a test frame with Maxwell-Boltzmann velocities at the task's temperature"),
+    _m("diatomic_force_flips", "diatomic curves: force sign flips", False, None,
+       "number of sign changes of the radial force along each homonuclear dimer's curve (|F| < 0.01 eV/Å counts "
+       "as zero), mean over elements; 1 for a smooth physical curve", _ARENA,
+       "mlip_arena/tasks/diatomics/analysis.py (commit b7d94da) force-flip-times; curve from 0.9 r_cov to "
+       "3.1 r_vdW in 0.01 Å steps (diatomics/run.py)", True),
+    _m("diatomic_tortuosity", "diatomic curves: tortuosity", False, None,
+       "total variation of E(r) over (|E(r_max) − E_min| + |E(r_min) − E_min|), mean over elements; 1 for a "
+       "single well", _ARENA, "analysis.py tortuosity (same definition)", True),
+    _m("diatomic_energy_jump", "diatomic curves: energy jumps", False, "eV",
+       "sum of |ΔE| on both sides of each change of sign of the energy differences (|ΔE| < 1 meV counts as zero), "
+       "mean over elements", _ARENA, "analysis.py energy-jump (same definition)", True),
+    _m("diatomic_conservation_deviation", "diatomic curves: |F + dE/dr|", False, "eV/Å",
+       "mean |F_radial + dE/dr| along the curve (np.gradient), mean over elements: 0 for conservative forces",
+       _ARENA, "analysis.py conservation-deviation (same definition)", True),
+    _m("diatomic_repulsion_spearman", "diatomic curves: short-range repulsion (Spearman ρ)", False, None,
+       "Spearman ρ between r and E(r) inside the energy minimum, mean over elements: −1 when the energy rises "
+       "monotonically as the atoms approach", _ARENA, "analysis.py spearman-repulsion-energy (same definition)",
+       True, (-1.0, 1.0)),
     # DFT-relaxed cells (CDVAE's Perov-5, Carbon-24): forces should vanish, energies rank as DFT's
     _m("residual_force_rms", "residual force RMS on DFT-relaxed cells", False, "meV/Å",
        "RMS over all Cartesian force components on DFT-relaxed cells (0 for a potential with DFT's minima)"),
@@ -315,6 +336,60 @@ def rdf_mae(g_a: ArrayLike, g_b: ArrayLike) -> float:
 def md_stable_time(stable_steps: ArrayLike, timestep_fs: float) -> float:
     """Mean time (ps) before each run became unphysical (runs that survived count their full length)."""
     return float(np.mean(np.asarray(stable_steps, dtype=float)) * timestep_fs / 1000.0)
+
+
+def nve_energy_drift(times_ps: ArrayLike, e_total: ArrayLike, n_atoms: int) -> float:
+    """|slope| (meV/atom/ps) of the least-squares line of the total energy per atom (eV) over time."""
+    t, e = np.asarray(times_ps, float), np.asarray(e_total, float) / float(n_atoms) * 1e3
+    if len(t) < 2 or not np.isfinite(e).all():
+        return float("inf") if len(t) >= 2 else float("nan")
+    return float(abs(np.polyfit(t, e, 1)[0]))
+
+
+def diatomic_curve_metrics(rs: ArrayLike, es: ArrayLike, fs: ArrayLike) -> dict[str, float]:
+    """MLIP Arena's smoothness and repulsion measures of one dimer curve (atomind-ai/mlip-arena
+    commit b7d94da6f6714e3155ef0f3b36b19c92e1f5be02, mlip_arena/tasks/diatomics/analysis.py).
+
+    ``rs`` (Å), ``es`` (eV), ``fs`` radial force on the second atom along the bond (eV/Å). Sorted
+    by decreasing r and energies shifted to the far-field value, as there.
+    """
+    from scipy import stats
+
+    r, e, f = (np.asarray(x, dtype=float) for x in (rs, es, fs))
+    order = np.argsort(r)[::-1]
+    r, e, f = r[order], e[order] - e[order][0], f[order]
+    imine = int(np.argmin(e))
+    de_dr = np.gradient(e, r)
+    rf = f.copy()
+    rf[np.abs(rf) < 1e-2] = 0
+    sign = np.sign(rf)
+    sign = sign[sign != 0]
+    flips = int(np.sum(np.diff(sign) != 0))
+    ediff = np.diff(e)
+    ediff[np.abs(ediff) < 1e-3] = 0
+    esign = np.sign(ediff)
+    keep = esign != 0
+    ediff, esign = ediff[keep], esign[keep]
+    eflip = np.diff(esign) != 0
+    ejump = float(np.abs(ediff[:-1][eflip]).sum() + np.abs(ediff[1:][eflip]).sum())
+    etv = float(np.sum(np.abs(np.diff(e))))
+    denom = abs(e[0] - e.min()) + (e[-1] - e.min())
+    rep = stats.spearmanr(r[imine:], e[imine:]).statistic if len(r) - imine >= 2 else float("nan")
+    return {"diatomic_force_flips": float(flips), "diatomic_tortuosity": etv / denom if denom > 0 else float("nan"),
+            "diatomic_energy_jump": ejump, "diatomic_conservation_deviation": float(np.mean(np.abs(f + de_dr))),
+            "diatomic_repulsion_spearman": float(rep)}
+
+
+def diatomic_distances(symbol: str, rstep: float = 0.01) -> np.ndarray:
+    """MLIP Arena's grid (diatomics/run.py): 0.9 x covalent radius to 3.1 x van der Waals radius
+    (Alvarez; 6 Å when unknown), ``int((rmax - rmin) / rstep)`` points."""
+    from ase.data import atomic_numbers, covalent_radii, vdw_alvarez
+
+    z = atomic_numbers[symbol]
+    rmin = 0.9 * covalent_radii[z]
+    rvdw = vdw_alvarez.vdw_radii[z] if z < len(vdw_alvarez.vdw_radii) else np.nan
+    rmax = 3.1 * rvdw if np.isfinite(rvdw) else 6.0
+    return np.linspace(rmin, rmax, int((rmax - rmin) / rstep))
 
 
 # ------------------------------------------------------------- MD stability after Fu et al.

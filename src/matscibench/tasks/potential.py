@@ -91,6 +91,9 @@ MD_MDSIM_METRICS = ("md_stable_time", "md_stable_time_ci95", "md_stable_fraction
 MDSIM_MD = {"protocol": "mdsim", "temperature_K": 500.0, "timestep_fs": 0.5, "steps": 600_000, "seeds": 5,
             "save_every": 100, "ttime": 20.0, "folds": [0]}
 EOS_METRICS = ("eos_volume_error", "eos_bulk_modulus_error")
+NVE_METRICS = ("nve_energy_drift",)
+DIATOMIC_METRICS = ("diatomic_force_flips", "diatomic_tortuosity", "diatomic_energy_jump",
+                    "diatomic_conservation_deviation", "diatomic_repulsion_spearman")
 PHONON_METRICS = ("phonon_dos_error", "phonon_max_freq_error", "phonon_cv_error", "phonon_imaginary_modes")
 
 
@@ -140,6 +143,10 @@ class PotentialTask(DatasetTask):
         "ttime", "folds"}`` (Fu et al.; defaults ``MDSIM_MD``; run in ``folds`` only).
     eos, phonons: run those checks (periodic data only).
     scaling: ``{"max_atoms", "budget_s", "repeats"}`` or None.
+    nve: ``{"steps", "timestep_fs", "temperature_K", "every"}`` or None: an NVE run (velocity
+        Verlet) from the first test frame; its total-energy drift in meV/atom/ps.
+    diatomics: True or ``{"rstep", "elements"}``: homonuclear dimer curves of the dataset's
+        elements on MLIP Arena's grid, scored with its smoothness and repulsion measures.
     target_value: time-to-target threshold on the force MAE (meV/Å).
     energy_per: ``"structure"`` (molecules: energy MAE in meV per structure, as rMD17 and MACE
         report it) or ``"atom"`` (periodic cells: meV/atom) comes right after the force MAE; both
@@ -172,6 +179,8 @@ class PotentialTask(DatasetTask):
         energy_first: bool = False,
         index_files: list[tuple[str, str]] | None = None,
         fallback_sizes: tuple[int, int] = (1000, 1000),
+        nve: dict[str, Any] | None = None,
+        diatomics: bool | dict[str, Any] = False,
         description: str = "",
     ) -> None:
         if split not in ("random", "groups", "index_files"):
@@ -210,6 +219,12 @@ class PotentialTask(DatasetTask):
                 metrics += MD_MDSIM_METRICS
             else:
                 metrics += MD_SCREEN_METRICS if reference else MD_SCREEN_METRICS[:2]
+        self.nve = dict(nve) if nve else None
+        self.diatomics = ({} if diatomics is True else dict(diatomics)) if diatomics else None
+        if self.nve:
+            metrics += NVE_METRICS
+        if self.diatomics is not None:
+            metrics += DIATOMIC_METRICS
         if self.eos and reference:
             metrics += EOS_METRICS
         if self.phonons and reference:
@@ -337,7 +352,8 @@ class PotentialTask(DatasetTask):
 
     def rescore(self, predictions: pd.DataFrame) -> dict[str, float]:
         kind = predictions["kind"] if "kind" in predictions else pd.Series("frame", index=predictions.index)
-        out = self.score_frames(predictions[kind == "frame"])
+        frames = predictions[kind == "frame"]
+        out = self.score_frames(frames) if len(frames) else {}
         md = predictions[kind == "md"]
         if len(md):
             out.update(self._md_metrics(md))
@@ -347,6 +363,14 @@ class PotentialTask(DatasetTask):
         ph = predictions[kind == "phonon"]
         if len(ph):
             out.update(self._phonon_metrics(ph))
+        nve = predictions[kind == "nve"]
+        if len(nve):
+            r = nve.iloc[0]
+            out["nve_energy_drift"] = PM.nve_energy_drift(r["nve_times_ps"], r["nve_e_total"], int(r["n_atoms"]))
+        di = predictions[kind == "diatomic"]
+        if len(di):
+            per = [PM.diatomic_curve_metrics(r["dimer_r"], r["dimer_e"], r["dimer_f"]) for _, r in di.iterrows()]
+            out.update({k: float(np.nanmean([p[k] for p in per])) for k in DIATOMIC_METRICS})
         return {m: out.get(m, float("nan")) for m in self.metrics}
 
     def _md_metrics(self, md: pd.DataFrame) -> dict[str, float]:
@@ -519,6 +543,12 @@ class PotentialTask(DatasetTask):
         if self.phonons and periodic and self.reference:
             with meter.phase("phonons"):
                 extra_rows += self._run_phonons(model, ref, ds)
+        if self.nve:
+            with meter.phase("nve"):
+                extra_rows.append(self._run_nve(model, test_frames[0], ctx.seed))
+        if self.diatomics is not None:
+            with meter.phase("diatomics"):
+                extra_rows += self._run_diatomics(model, ds)
         if self.scaling:
             with meter.phase("scaling"):
                 table, sc_costs = self._run_scaling(model, test_frames[0], periodic)
@@ -769,6 +799,63 @@ class PotentialTask(DatasetTask):
                          "dos_model": res_m["dos"].tolist(), "dos_ref": res_r["dos"].tolist(),
                          "max_freq_model": res_m["max_freq"], "max_freq_ref": res_r["max_freq"],
                          "cv_model": res_m["cv"], "cv_ref": res_r["cv"], "imag_model": res_m["imag"]})
+        return rows
+
+    def _run_nve(self, model, frame, seed: int) -> dict:
+        """Velocity Verlet (NVE) from ``frame`` with Maxwell-Boltzmann velocities; total energy
+        recorded every ``every`` steps (a run that fails leaves an infinite drift)."""
+        from ase import units
+        from ase.md.verlet import VelocityVerlet
+
+        from matscibench.data.potential_data import thermalize
+
+        cfg = {"steps": 500, "timestep_fs": 1.0, "temperature_K": 300.0, "every": 10, **self.nve}
+        dt, every = float(cfg["timestep_fs"]), int(cfg["every"])
+        atoms = _clean(frame)
+        atoms.calc = model
+        thermalize(atoms, float(cfg["temperature_K"]), np.random.default_rng([seed, 23]))
+        dyn = VelocityVerlet(atoms, dt * units.fs)
+        times, etot = [0.0], [float(atoms.get_total_energy())]
+        done = 0
+        while done < int(cfg["steps"]):
+            try:
+                dyn.run(every)
+                e = float(atoms.get_total_energy())
+            except Exception:  # noqa: BLE001 - a failed run: infinite drift
+                e = float("inf")
+            done += every
+            times.append(done * dt / 1000.0)
+            etot.append(e)
+            if not math.isfinite(e):
+                break
+        return {"kind": "nve", "id": "nve", "n_atoms": len(atoms), "system": frame.info.get("system", ""),
+                "nve_times_ps": times, "nve_e_total": etot, "nve_timestep_fs": dt}
+
+    def _run_diatomics(self, model, ds) -> list[dict]:
+        """Homonuclear dimers of the dataset's elements (MLIP Arena's diatomics/run.py, commit
+        a05d1ab: a non-periodic box of 5 r_max, atoms along x, 0.01 Å steps); radial force on the
+        second atom along the bond."""
+        from ase import Atoms
+
+        cfg = {"rstep": 0.01, "elements": None, **(self.diatomics or {})}
+        elements = cfg["elements"] or sorted(ds.elements())
+        rows = []
+        for el in elements:
+            rs = PM.diatomic_distances(el, float(cfg["rstep"]))
+            a = 5 * rs[-1]
+            es, fs = [], []
+            for r in rs:
+                at = Atoms(el + el, positions=[[a / 2 - r / 2, a / 2, a / 2], [a / 2 + r / 2, a / 2, a / 2]],
+                           cell=[a, a + 0.001, a + 0.002], pbc=False)
+                at.calc = model
+                try:
+                    es.append(float(at.get_potential_energy()))
+                    fs.append(float(at.get_forces()[1, 0]))
+                except Exception:  # noqa: BLE001 - a model that cannot evaluate a dimer: NaN curve
+                    es.append(float("nan"))
+                    fs.append(float("nan"))
+            rows.append({"kind": "diatomic", "id": f"dimer-{el}{el}", "system": f"{el}2", "n_atoms": 2,
+                         "dimer_r": rs.tolist(), "dimer_e": es, "dimer_f": fs})
         return rows
 
     def _run_scaling(self, model, frame, periodic: bool) -> tuple[list[dict], dict[str, float]]:
@@ -1110,6 +1197,7 @@ def register_tasks(register) -> None:
         "emt_metals_forces",
         _factory("emt_metals_forces", "emt_metals", split="random", n_folds=5, reference="emt", md=metals_md,
                  eos=True, phonons=True, scaling={"max_atoms": 4000, "budget_s": 1.0}, target_value=50.0,
+                 nve={"steps": 500, "timestep_fs": 1.0, "temperature_K": 300.0}, diatomics=True,
                  description="EMT metals and alloys: energies, forces, stress; MD at 900 K, EOS, phonons against EMT"),
     )
     register(
@@ -1126,6 +1214,7 @@ def register_tasks(register) -> None:
             f"xtb_md17_{mol}",
             _factory(f"xtb_md17_{mol}", f"xtb_md17_{mol}", split="random", n_folds=5, reference="gfn2-xtb", md=MDSIM_MD,
                      scaling={"max_atoms": 1000, "budget_s": 1.0}, target_value=50.0, energy_per="structure",
+                     nve={"steps": 1000, "timestep_fs": 0.5, "temperature_K": 300.0}, diatomics=True,
                      description=f"{mol} (GFN2-xTB MD17 of our own): energies and forces; MD stability after Fu et al. "
                                  "(300 ps at 500 K, first fold)"),
         )
