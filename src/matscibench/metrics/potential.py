@@ -13,7 +13,11 @@ The SciML-Bench force errors (``sciml_force_*``) are those of its HydroNet bench
 3fbaaa0c2ce1adafd3c831e20d39c4a292743a42, sciml_bench/benchmarks/science/hydronet/utils/infer.py):
 per atom, the angle between predicted and reference force vectors divided by π (0 = same
 direction, 1 = opposite) and the signed difference of their lengths ‖F̂‖ − ‖F‖; per structure the
-mean of the absolute value and of the square; then the mean over structures. The project's
+mean of the absolute value and of the square; then the mean over structures. SciML-Bench's
+``infer(force_type='error')`` returns the per-atom values; the per-cluster MAE/MSE then mean is
+that of HydroNet's evaluation script ``infer_with_error`` (fme_mae, fme_mse, fae_mae, fae_mse
+per cluster). On a molecular dataset (every structure the same size) it equals the mean over
+all atoms. The project's
 earlier variants stay under their own names: ``force_angle_deg`` (degrees) and
 ``force_magnitude_rel_error`` (|‖F̂‖ − ‖F‖| / ‖F‖ in %), pooled over atoms with ‖F‖ > 0.05 eV/Å.
 
@@ -87,7 +91,8 @@ for _info in (
        "per atom θ/π with θ = arccos(F̂·F / ‖F̂‖‖F‖); per structure mean |θ/π|; mean over structures "
        "(atoms with a zero-length force left out)", _SCIML,
        f"force_angular_error = arccos(f̂/‖f̂‖ · f/‖f‖)/π per atom ({_SCIML_CODE}); per cluster mean |·| and "
-       "mean of squares, then over clusters", True, (0.0, 1.0)),
+       "mean of squares, then over clusters (HydroNet's infer_with_error); equal to the per-atom mean when "
+       "all structures have the same size", True, (0.0, 1.0)),
     _m("sciml_force_angle_mse", "SciML-Bench force angle error (MSE, (angle/π)²)", False, None,
        "per atom θ/π; per structure mean (θ/π)²; mean over structures", _SCIML,
        f"as sciml_force_angle_mae with squares ({_SCIML_CODE})", True, (0.0, 1.0)),
