@@ -661,14 +661,18 @@ class PotentialTask(DatasetTask):
         T, dt, n_steps = float(cfg["temperature_K"]), float(cfg["timestep_fs"]), int(cfg["steps"])
         every = int(cfg["save_every"])
         rows, walls, atom_steps = [], 0.0, 0.0
+        ref_cache: dict[tuple, tuple] = {}
         for s in range(int(cfg["seeds"])):
             rng = np.random.default_rng([seed, s, 17])
             start = frames[int(rng.integers(len(frames)))]
             if start.pbc.any():
                 raise ValueError(f"task {self.name}: the mdsim protocol is for molecules (bond lengths without "
                                  "periodic images); use md.protocol='screen' for periodic cells")
-            same = [f for f in ref_frames if np.array_equal(f.numbers, start.numbers)]
-            ref_pos = np.stack([f.positions for f in same])
+            key = tuple(start.numbers.tolist())
+            if key not in ref_cache:
+                ref_pos = np.stack([f.positions for f in ref_frames if np.array_equal(f.numbers, start.numbers)])
+                ref_cache[key] = (ref_pos, PM.distance_histogram(ref_pos).tolist())
+            ref_pos, hr_ref = ref_cache[key]
             pairs = PM.bond_pairs(_clean(start))
             ref_mean = PM.bond_lengths(ref_pos, pairs).mean(axis=0)
             atoms = _clean(start)
@@ -708,7 +712,7 @@ class PotentialTask(DatasetTask):
                          "md_stable_ps": stable_ps, "md_total_ps": n_steps * dt / 1000.0, "md_collapsed": int(collapsed),
                          "md_timestep_fs": dt, "md_temperature_K": T, "system": start.info.get("system", ""),
                          "hr_model": PM.distance_histogram(hr_frames).tolist(), "hr_n_frames": len(hr_frames),
-                         "hr_ref": PM.distance_histogram(ref_pos).tolist()})
+                         "hr_ref": hr_ref})
         costs = {}
         if walls > 0:
             costs["md.atom_steps_per_s"] = atom_steps / walls
