@@ -77,3 +77,22 @@ def test_task_runs_nve_and_diatomics_with_emt():
     m = t.rescore(pd.DataFrame([nve] + di))
     assert m["nve_energy_drift"] < 1.0  # EMT conserves energy to well under 1 meV/atom/ps at 1 fs
     assert m["diatomic_force_flips"] >= 1 and m["diatomic_repulsion_spearman"] < -0.9
+
+
+def test_diatomic_points_without_finite_values_are_left_out_and_counted():
+    import pandas as pd
+
+    from matscibench.tasks.potential import PotentialTask
+
+    r = np.arange(0.6, 6.0, 0.01)
+    e, f = _morse(r)
+    e_bad, f_bad = e.copy(), f.copy()
+    far = r > 5.0
+    e_bad[far], f_bad[far] = np.nan, np.nan  # a model with nothing to say beyond its cutoff
+    assert PM.diatomic_curve_metrics(r, e_bad, f_bad)["diatomic_force_flips"] == 1
+    t = PotentialTask("t", "emt_metals", diatomics=True)
+    row = {"kind": "diatomic", "id": "d", "n_atoms": 2, "dimer_r": r.tolist(), "dimer_e": e_bad.tolist(),
+           "dimer_f": f_bad.tolist()}
+    m = t.rescore(pd.DataFrame([row]))
+    assert m["diatomic_nonfinite_fraction"] == pytest.approx(far.mean())
+    assert m["diatomic_repulsion_spearman"] == pytest.approx(-1.0)

@@ -14,6 +14,8 @@ PARAMS = {
     "dataset_params": SMALL,
     "md": {"steps": 60, "seeds": 2, "temperature_K": 900.0, "timestep_fs": 2.0, "min_distance": 1.5},
     "scaling": {"max_atoms": 300, "budget_s": 0.3},
+    "nve": {"steps": 40, "timestep_fs": 1.0, "temperature_K": 300.0, "every": 10},
+    "diatomics": {"rstep": 0.1},
 }
 
 
@@ -33,6 +35,8 @@ def test_reference_calculator_scores_zero_and_runs_every_check():
         # arccos near 1 turns rounding (1e-16) into ~1e-8 rad: the angle gets a looser bound
         assert m[k] == pytest.approx(0.0, abs=1e-6 if "angle" in k else 1e-9), k
     assert m["md_screen_stable_fraction"] == 1.0 and m["md_screen_stable_time"] == pytest.approx(60 * 2.0 / 1000)
+    assert 0 <= m["nve_energy_drift"] < 5.0  # EMT conserves energy (meV/atom/ps over 40 fs)
+    assert m["diatomic_force_flips"] >= 1 and m["diatomic_repulsion_spearman"] < -0.9
     c = res.costs
     for k in ("predict.ms_per_call", "md.atom_steps_per_s", "md.ns_per_day", "scaling.exponent", "scaling.max_atoms"):
         assert np.isfinite(c[k]) and c[k] > 0, k

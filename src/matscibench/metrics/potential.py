@@ -161,6 +161,9 @@ for _info in (
     _m("nve_energy_drift", "NVE energy drift", False, "meV/atom/ps",
        "|slope| of a least-squares line through the total energy per atom against time over an NVE (velocity "
        "Verlet) run from a test frame with Maxwell-Boltzmann velocities at the task's temperature"),
+    _m("diatomic_nonfinite_fraction", "diatomic curves: points without a finite energy or force", False, None,
+       "fraction of the dimer-curve points where the model returned a non-finite energy or force (left out of the "
+       "other diatomic measures), mean over elements", bounds=(0.0, 1.0)),
     _m("diatomic_force_flips", "diatomic curves: force sign flips", False, None,
        "number of sign changes of the radial force along each homonuclear dimer's curve (|F| < 0.01 eV/Å counts "
        "as zero), mean over elements; 1 for a smooth physical curve", _ARENA,
@@ -356,11 +359,18 @@ def diatomic_curve_metrics(rs: ArrayLike, es: ArrayLike, fs: ArrayLike) -> dict[
     commit b7d94da6f6714e3155ef0f3b36b19c92e1f5be02, mlip_arena/tasks/diatomics/analysis.py).
 
     ``rs`` (Å), ``es`` (eV), ``fs`` radial force on the second atom along the bond (eV/Å). Sorted
-    by decreasing r and energies shifted to the far-field value, as there.
+    by decreasing r and energies shifted to the far-field value, as there. Points where the model
+    gave a non-finite energy or force are left out first (MLIP Arena's curves have none); the
+    task records how many (``diatomic_nonfinite_fraction``).
     """
     from scipy import stats
 
     r, e, f = (np.asarray(x, dtype=float) for x in (rs, es, fs))
+    ok = np.isfinite(r) & np.isfinite(e) & np.isfinite(f)
+    r, e, f = r[ok], e[ok], f[ok]
+    if len(r) < 3:
+        return {k: float("nan") for k in ("diatomic_force_flips", "diatomic_tortuosity", "diatomic_energy_jump",
+                                          "diatomic_conservation_deviation", "diatomic_repulsion_spearman")}
     order = np.argsort(r)[::-1]
     r, e, f = r[order], e[order] - e[order][0], f[order]
     imine = int(np.argmin(e))

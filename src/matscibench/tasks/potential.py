@@ -92,7 +92,7 @@ MDSIM_MD = {"protocol": "mdsim", "temperature_K": 500.0, "timestep_fs": 0.5, "st
             "save_every": 100, "ttime": 20.0, "folds": [0]}
 EOS_METRICS = ("eos_volume_error", "eos_bulk_modulus_error")
 NVE_METRICS = ("nve_energy_drift",)
-DIATOMIC_METRICS = ("diatomic_force_flips", "diatomic_tortuosity", "diatomic_energy_jump",
+DIATOMIC_METRICS = ("diatomic_nonfinite_fraction", "diatomic_force_flips", "diatomic_tortuosity", "diatomic_energy_jump",
                     "diatomic_conservation_deviation", "diatomic_repulsion_spearman")
 PHONON_METRICS = ("phonon_dos_error", "phonon_max_freq_error", "phonon_cv_error", "phonon_imaginary_modes")
 
@@ -369,8 +369,15 @@ class PotentialTask(DatasetTask):
             out["nve_energy_drift"] = PM.nve_energy_drift(r["nve_times_ps"], r["nve_e_total"], int(r["n_atoms"]))
         di = predictions[kind == "diatomic"]
         if len(di):
-            per = [PM.diatomic_curve_metrics(r["dimer_r"], r["dimer_e"], r["dimer_f"]) for _, r in di.iterrows()]
-            out.update({k: float(np.nanmean([p[k] for p in per])) for k in DIATOMIC_METRICS})
+            per = []
+            for _, r in di.iterrows():
+                m = PM.diatomic_curve_metrics(r["dimer_r"], r["dimer_e"], r["dimer_f"])
+                e, f = np.asarray(r["dimer_e"], float), np.asarray(r["dimer_f"], float)
+                m["diatomic_nonfinite_fraction"] = float(np.mean(~(np.isfinite(e) & np.isfinite(f))))
+                per.append(m)
+            with np.errstate(all="ignore"):
+                out.update({k: float(np.nanmean([p[k] for p in per])) if np.isfinite([p[k] for p in per]).any()
+                            else float("nan") for k in DIATOMIC_METRICS})
         return {m: out.get(m, float("nan")) for m in self.metrics}
 
     def _md_metrics(self, md: pd.DataFrame) -> dict[str, float]:
