@@ -23,14 +23,74 @@ def test_energy_and_force_errors_hand_worked():
     assert rmse == pytest.approx(math.sqrt((100**2 + 300**2) / 6))
 
 
-def test_force_angle_and_magnitude_errors():
+def test_energy_per_structure_is_n_times_per_atom():
+    """rMD17/MACE report meV per structure (MACE mace/tools/train.py: mae_e over configurations):
+    for one molecule of N atoms it is N times the per-atom figure (ethanol N = 9)."""
+    e_true, e_pred = [-4209.0, -4209.5], [-4209.010, -4209.470]  # errors -10 and +30 meV
+    mae, rmse = PM.energy_errors_per_structure(e_true, e_pred)
+    assert mae == pytest.approx(20.0) and rmse == pytest.approx(math.sqrt((100 + 900) / 2))
+    mae_atom, _ = PM.energy_errors_per_atom(e_true, e_pred, [9, 9])
+    assert mae == pytest.approx(9 * mae_atom)
+
+
+def test_sciml_force_errors_hand_worked():
+    """SciML-Bench (stfc-sciml/sciml-bench commit 3fbaaa0c2ce1adafd3c831e20d39c4a292743a42,
+    sciml_bench/benchmarks/science/hydronet/utils/infer.py): per atom arccos(cos)/π and
+    ‖F̂‖ − ‖F‖; per structure mean |·| and mean (·)²; then mean over structures."""
+    # structure A (2 atoms): 90° (1/2) with lengths 1 -> 1; 0° with lengths 2 -> 1 (-1 eV/Å)
+    ta = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    pa = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    # structure B (1 atom): opposite (1) with lengths 1 -> 3 (+2 eV/Å)
+    tb = np.array([[0.0, 0.0, 1.0]])
+    pb = np.array([[0.0, 0.0, -3.0]])
+    r = PM.sciml_force_errors([ta, tb], [pa, pb])
+    assert r["sciml_force_angle_mae"] == pytest.approx(((0.5 + 0.0) / 2 + 1.0) / 2)
+    assert r["sciml_force_angle_mse"] == pytest.approx(((0.25 + 0.0) / 2 + 1.0) / 2)
+    assert r["sciml_force_magnitude_mae"] == pytest.approx(((0 + 1000) / 2 + 2000) / 2)
+    assert r["sciml_force_magnitude_mse"] == pytest.approx(((0 + 1000**2) / 2 + 2000**2) / 2)
+    # per structure then over structures differs from pooling over atoms (3 atoms: mean 0.5)
+    assert r["sciml_force_angle_mae"] != pytest.approx((0.5 + 0.0 + 1.0) / 3)
+
+
+def test_sciml_force_errors_match_the_reference_torch_code():
+    """The same numbers as SciML-Bench's torch functions (infer.py at commit 3fbaaa0), re-typed
+    here as the independent check, on random forces."""
+    torch = pytest.importorskip("torch")
+
+    def ref_mag(actual, pred):
+        return torch.sub(torch.norm(pred, dim=1), torch.norm(actual, dim=1))
+
+    def ref_ang(actual, pred):
+        a, p = torch.norm(actual, dim=1), torch.norm(pred, dim=1)
+        return torch.div(torch.acos(torch.bmm(torch.div(actual.T, a).T.view(-1, 1, 3),
+                                              torch.div(pred.T, p).T.view(-1, 3, 1)).view(-1)), torch.pi)
+
+    rng = np.random.default_rng(0)
+    ts = [rng.normal(size=(n, 3)) for n in (3, 5, 9)]
+    ps = [t + 0.3 * rng.normal(size=t.shape) for t in ts]
+    fme_mae, fme_mse, fae_mae, fae_mse = [], [], [], []
+    for t, p in zip(ts, ps):
+        fme = ref_mag(torch.tensor(t), torch.tensor(p))
+        fae = ref_ang(torch.tensor(t), torch.tensor(p))
+        fme_mae.append(float(torch.mean(torch.abs(fme))))
+        fme_mse.append(float(torch.mean(torch.square(fme))))
+        fae_mae.append(float(torch.mean(torch.abs(fae))))
+        fae_mse.append(float(torch.mean(torch.square(fae))))
+    r = PM.sciml_force_errors(ts, ps)
+    assert r["sciml_force_angle_mae"] == pytest.approx(np.mean(fae_mae), rel=1e-9)
+    assert r["sciml_force_angle_mse"] == pytest.approx(np.mean(fae_mse), rel=1e-9)
+    assert r["sciml_force_magnitude_mae"] == pytest.approx(np.mean(fme_mae) * 1e3, rel=1e-9)  # meV/Å
+    assert r["sciml_force_magnitude_mse"] == pytest.approx(np.mean(fme_mse) * 1e6, rel=1e-9)
+
+
+def test_force_angle_and_magnitude_variants():
     t = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.01]])
     p = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [5.0, 0.0, 0.0]])
     # third atom is below the 0.05 eV/Å threshold and ignored
-    assert PM.force_angle_error(t, p) == pytest.approx((45.0 + 0.0) / 2)
+    assert PM.force_angle_deg(t, p) == pytest.approx((45.0 + 0.0) / 2)
     # |F|: sqrt(2) vs 1 -> 41.42 %; 1 vs 2 -> 50 %
-    assert PM.force_magnitude_error(t, p) == pytest.approx((100 * (math.sqrt(2) - 1) + 50.0) / 2)
-    assert PM.force_angle_error(t, -t) == pytest.approx(180.0)
+    assert PM.force_magnitude_rel_error(t, p) == pytest.approx((100 * (math.sqrt(2) - 1) + 50.0) / 2)
+    assert PM.force_angle_deg(t, -t) == pytest.approx(180.0)
 
 
 def test_stress_mae_in_gpa_skips_missing():

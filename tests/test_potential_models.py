@@ -483,3 +483,19 @@ def test_registry_entries_build():
     m.set_params(random_state=5)
     assert m.random_state == 5
     assert build_model("linear_acelike").supported_elements is None
+
+
+def test_linear_atoms_without_neighbours(linear):
+    """A dimer stretched past the cutoff (the dimer curves of the potentials task) has no pairs:
+    the energy is the two one-body terms, forces zero, and the curve is continuous at the cutoff
+    (the descriptors' (1 - (r/r_c)²)³ envelope). It raised a reshape error before."""
+    def dimer(r):
+        at = Atoms("Cu2", positions=[[10, 10, 10], [10 + r, 10, 10]], cell=[40, 40.001, 40.002], pbc=False)
+        at.calc = linear
+        return at.get_potential_energy(), at.get_forces()
+
+    e_far, f_far = dimer(linear.cutoff + 1.0)
+    assert np.all(f_far == 0.0)
+    assert dimer(linear.cutoff + 3.0)[0] == pytest.approx(e_far)
+    e_near, _ = dimer(linear.cutoff - 1e-4)
+    assert e_near == pytest.approx(e_far, abs=1e-6)

@@ -325,22 +325,23 @@ def phonon_targets(grid: np.ndarray, dos: np.ndarray, temperatures: Sequence[flo
     }
 
 
-def potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray) -> dict[str, Any]:
+def potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray, sigma: float = 0.2) -> dict[str, Any]:
     """The potentials task's phonon check on an fcc primitive cell (``tasks.potential``).
 
-    3x3x3 supercell, 0.01 Å displacements, 12x12x12 Γ-centred mesh. Returns, with the phonon
-    family's conventions (``metrics.phonon``): ``dos``, phonopy's total DOS on ``grid`` (THz)
-    clipped and scaled to unit area; ``max_freq``, the frequency below which 99 % of its modes lie
-    (THz); ``imag``, the number of branches below -``IMAGINARY_TOL_THZ`` (0.05 THz) on the mesh;
-    plus ``max_mesh_freq`` (the largest mesh frequency, THz) and phonopy's Cv(300 K) ``cv``
-    (J/(K·mol) per mole of cells).
+    3x3x3 supercell, 0.01 Å displacements, 12x12x12 Γ-centred mesh. The conventions are the phonon
+    family's (``metrics.phonon``): the DOS is the mesh frequencies broadened by Gaussians of
+    ``sigma`` THz (``smeared_dos``) and normalised to unit area on ``grid`` (``normalize_dos``); the
+    maximum frequency is the frequency below which 99 % of the modes lie (``maximum_frequency``);
+    imaginary modes are the branches whose lowest mesh frequency is below ``-IMAGINARY_TOL_THZ``
+    (``imaginary_branches``). Also ``max_mesh_freq`` (the largest mesh frequency, THz) and phonopy's
+    Cv(300 K) (J/(K·mol) per mole of cells).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # phonopy's notes on acoustic modes of poor potentials
-        return _potential_check_phonons(prim, calc, grid)
+        return _potential_check_phonons(prim, calc, grid, sigma)
 
 
-def _potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray) -> dict[str, Any]:
+def _potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray, sigma: float) -> dict[str, Any]:
     import phonopy
     from ase import Atoms
 
@@ -355,14 +356,13 @@ def _potential_check_phonons(prim: Any, calc: Any, grid: np.ndarray) -> dict[str
     ph.forces = np.asarray(forces)
     ph.produce_force_constants()
     ph.run_mesh([12, 12, 12], is_gamma_center=True)
-    mesh_freqs = np.asarray(ph.mesh.frequencies, dtype=float)
-    ph.run_total_dos(freq_min=grid[0], freq_max=grid[-1], freq_pitch=grid[1] - grid[0])
-    dos = np.interp(grid, np.asarray(ph.total_dos.frequency_points, float), np.asarray(ph.total_dos.dos, float))
-    dos = PHM.normalize_dos(grid, dos)
+    freqs = np.asarray(ph.mesh.frequencies, float)
+    weights = np.asarray(ph.mesh.weights, float)
+    dos = PHM.normalize_dos(grid, PHM.smeared_dos(freqs, weights, grid, sigma))
     ph.run_thermal_properties(temperatures=[300.0])
     cv = float(np.asarray(ph.thermal_properties.heat_capacity)[0])
-    return {"dos": dos, "max_freq": float(PHM.maximum_frequency(grid, dos)), "max_mesh_freq": float(mesh_freqs.max()),
-            "cv": cv, "imag": PHM.imaginary_branches(mesh_freqs)}
+    return {"dos": dos, "max_freq": float(PHM.maximum_frequency(grid, dos)), "max_mesh_freq": float(freqs.max()),
+            "cv": cv, "imag": int(PHM.imaginary_branches(freqs))}
 
 
 # ===================================================================================== dataset

@@ -974,9 +974,9 @@ def _scatter(rows: Any, n_rows: int, values: np.ndarray, scale: np.ndarray | Non
         rr.append(np.asarray(r)[keep])
         cc.append(cols[keep])
         dd.append(np.asarray(w, float)[keep])
-    flat = values.reshape(p, -1)
-    if p == 0:
+    if p == 0:  # no pairs within the cutoff (an isolated atom, a stretched dimer)
         return np.zeros((n_rows,) + values.shape[1:])
+    flat = values.reshape(p, -1)
     m = sp.csr_matrix((np.concatenate(dd), (np.concatenate(rr), np.concatenate(cc))), shape=(n_rows, p))
     return np.asarray(m @ flat).reshape((n_rows,) + values.shape[1:])
 

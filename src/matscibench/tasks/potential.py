@@ -2,24 +2,29 @@
 
 The model is an ASE ``Calculator`` (energy, forces, stress); trainable ones add
 ``fit(list[Atoms], on_epoch=None)``, reading labels from ``atoms.info["energy"]`` (eV),
-``atoms.arrays["forces"]`` (eV/Å) and ``atoms.info["stress"]`` (eV/Å³, Voigt). A job:
+``atoms.arrays["forces"]`` (eV/Å) and ``atoms.info["stress"]`` (eV/Å³, Voigt, ASE's sign). A job:
 
-1. ``load``: frames of the dataset, split into training and test frames (random K-fold, or a
-   fixed split by group, e.g. train at low temperature, test hot and on defects);
+1. ``load``: frames of the dataset, split into training and test frames (random K-fold; a fixed
+   split by group, e.g. the BOTNet/MACE protocols: one task per test set; or published index
+   files, rMD17's 5 x 1,000/1,000);
 2. ``fit``: the model's ``fit`` on the training frames (skipped for calculators without one);
    ``on_epoch`` validation values are force MAEs in meV/Å;
 3. ``predict``: energy, forces (and stress for periodic cells) of every test frame, compared with
-   the labels (energy MAE/RMSE per atom, force MAE/RMSE per component, stress MAE, force angle
-   and magnitude errors), with per-group errors kept in the job's info;
-4. ``md``: NVT Langevin runs with the model from test frames (``md.seeds`` runs of ``md.steps``
-   steps); the time until a run turns unphysical (two atoms closer than ``md.min_distance`` Å,
-   temperature above ``md.max_temperature_factor`` x target, or non-finite forces), and the
-   difference between the model's and the reference calculator's radial distributions;
-5. ``eos`` (periodic data): E(V) of each system's cell at 7 volumes (±6 %) with the model and the
-   reference; errors of the Birch-Murnaghan V0 and B0;
-6. ``phonons`` (periodic data): phonopy on the fcc primitive cell of each elemental system
-   (3x3x3 supercell, 0.01 Å displacements), DOS, maximum frequency, Cv(300 K) and imaginary
-   modes against the reference's;
+   the labels: energy MAE/RMSE per structure (meV; the headline for molecules, as rMD17 and MACE
+   report it) and per atom (meV/atom; the headline for periodic cells), force MAE/RMSE per
+   component, stress MAE, SciML-Bench's force angle and magnitude errors and the project's
+   variants; energy-only test frames (dihedral scans, reaction paths) count for energies only;
+4. ``md``: either Fu et al.'s stability protocol (``md.protocol = "mdsim"``: Nosé-Hoover at 500 K,
+   0.5 fs, 300 ps, unstable when a bond leaves its reference mean by > 0.5 Å; h(r) error against
+   the dataset; ``md_stable_time`` with a CI over seeds), or a short screen (``"screen"``, named
+   ``md_screen_*``: Langevin runs until two atoms come closer than ``md.min_distance`` Å, the
+   temperature exceeds ``md.max_temperature_factor`` x target or forces turn non-finite, and the
+   RDF against the reference calculator's run);
+5. ``eos`` (periodic data): each calculator relaxes each system's cell, then E(V) at 11 volumes
+   (±10 %) with atoms relaxed at each (MLIP Arena's EOS); errors of the Birch-Murnaghan V0, B0;
+6. ``phonons`` (periodic data): phonopy on the fcc primitive cell of each elemental system, as
+   relaxed by each calculator (3x3x3 supercell, 0.01 Å displacements); DOS, maximum frequency,
+   imaginary branches with the phonon family's conventions, and Cv(300 K);
 7. ``scaling``: the time of one energy+forces call against system size (replicated cells, or
    boxes of molecules) until a call takes ``scaling.budget_s``; the fitted exponent is reported.
 """
@@ -56,15 +61,39 @@ for _col, _after in (
 
 register_glance("potential", Glance(
     "Errors, stability and cost side by side",
-    ("energy_mae", "force_mae", "force_angle_error", "md_stable_time", "md_stable_fraction", "eos_bulk_modulus_error",
+    ("energy_mae_per_structure", "energy_mae_per_atom", "force_mae", "sciml_force_angle_mae", "md_stable_time", "hr_error", "md_screen_stable_time", "eos_bulk_modulus_error",
      "residual_force_rms", "energy_spearman", "composition_baseline_spearman"),
     ("train.time_to_target_s", "train.total_s", "predict.ms_per_call", "md.ns_per_day", "md.atom_steps_per_s",
      "scaling.exponent", "job.peak_rss_MiB"),
 ))
 
-FRAME_METRICS = ("force_mae", "energy_mae", "force_rmse", "energy_rmse", "stress_mae", "force_angle_error", "force_magnitude_error")
-MD_METRICS = ("md_stable_time", "md_stable_fraction", "rdf_mae")
+SCIML_METRICS = ("sciml_force_angle_mae", "sciml_force_angle_mse", "sciml_force_magnitude_mae", "sciml_force_magnitude_mse")
+FRAME_METRICS = ("force_mae", "energy_mae_per_atom", "force_rmse", "energy_rmse_per_atom", "energy_mae_per_structure",
+                 "energy_rmse_per_structure", "stress_mae", *SCIML_METRICS, "force_angle_deg", "force_magnitude_rel_error")
+
+
+def frame_metrics(energy_per: str = "atom", energy_first: bool = False) -> tuple[str, ...]:
+    """The frame metrics in report order: force MAE, then the energy MAE per ``energy_per``
+    (``"structure"``: meV, the headline for molecules; ``"atom"``: meV/atom, for periodic cells),
+    then the other errors. ``energy_first``: the energy MAE is the primary metric (test sets
+    without forces, e.g. dihedral scans)."""
+    if energy_per not in ("atom", "structure"):
+        raise ValueError(f"energy_per must be 'atom' or 'structure', got {energy_per!r}")
+    other = "structure" if energy_per == "atom" else "atom"
+    head = [f"energy_mae_per_{energy_per}", "force_mae"] if energy_first else ["force_mae", f"energy_mae_per_{energy_per}"]
+    rest = ["force_rmse", f"energy_rmse_per_{energy_per}", f"energy_mae_per_{other}", f"energy_rmse_per_{other}",
+            "stress_mae", *SCIML_METRICS, "force_angle_deg", "force_magnitude_rel_error"]
+    return tuple(head + rest)
+MD_SCREEN_METRICS = ("md_screen_stable_time", "md_screen_stable_fraction", "md_screen_rdf_mae")
+MD_MDSIM_METRICS = ("md_stable_time", "md_stable_time_ci95", "md_stable_fraction", "md_n_seeds", "hr_error")
+#: Fu et al.'s MD17 protocol (kyonofx/MDsim@61ca2cf, configs/simulate/*.yml): 300 ps at 500 K,
+#: Nosé-Hoover (ttime 20 steps), 0.5 fs, frames every 100 steps; run in the first fold only
+MDSIM_MD = {"protocol": "mdsim", "temperature_K": 500.0, "timestep_fs": 0.5, "steps": 600_000, "seeds": 5,
+            "save_every": 100, "ttime": 20.0, "folds": [0]}
 EOS_METRICS = ("eos_volume_error", "eos_bulk_modulus_error")
+NVE_METRICS = ("nve_energy_drift",)
+DIATOMIC_METRICS = ("diatomic_nonfinite_fraction", "diatomic_force_flips", "diatomic_tortuosity", "diatomic_energy_jump",
+                    "diatomic_conservation_deviation", "diatomic_repulsion_spearman")
 PHONON_METRICS = ("phonon_dos_error", "phonon_max_freq_error", "phonon_cv_error", "phonon_imaginary_modes")
 
 
@@ -108,11 +137,20 @@ class PotentialTask(DatasetTask):
     max_train: at most this many training frames (evenly spaced), for quick suites.
     reference: the calculator that made the labels (``emt``, ``gfn2-xtb``) for the in-use
         comparisons; None skips them.
-    md: ``{"temperature_K", "timestep_fs", "steps", "seeds", "min_distance", "max_temperature_factor",
-        "sample_every"}`` or None.
+    md: None, or ``{"protocol": "screen", "temperature_K", "timestep_fs", "steps", "seeds",
+        "min_distance", "max_temperature_factor", "sample_every"}`` (the short screen), or
+        ``{"protocol": "mdsim", "temperature_K", "timestep_fs", "steps", "seeds", "save_every",
+        "ttime", "folds"}`` (Fu et al.; defaults ``MDSIM_MD``; run in ``folds`` only).
     eos, phonons: run those checks (periodic data only).
     scaling: ``{"max_atoms", "budget_s", "repeats"}`` or None.
+    nve: ``{"steps", "timestep_fs", "temperature_K", "every"}`` or None: an NVE run (velocity
+        Verlet) from the first test frame; its total-energy drift in meV/atom/ps.
+    diatomics: True or ``{"rstep", "elements"}``: homonuclear dimer curves of the dataset's
+        elements on MLIP Arena's grid, scored with its smoothness and repulsion measures.
     target_value: time-to-target threshold on the force MAE (meV/Å).
+    energy_per: ``"structure"`` (molecules: energy MAE in meV per structure, as rMD17 and MACE
+        report it) or ``"atom"`` (periodic cells: meV/atom) comes right after the force MAE; both
+        are always computed. ``energy_first``: the energy MAE is the primary metric.
     """
 
     family = "potential"
@@ -137,17 +175,28 @@ class PotentialTask(DatasetTask):
         phonons: bool = False,
         scaling: dict[str, Any] | None = None,
         target_value: float | None = None,
+        energy_per: str = "atom",
+        energy_first: bool = False,
+        index_files: list[tuple[str, str]] | None = None,
+        fallback_sizes: tuple[int, int] = (1000, 1000),
+        nve: dict[str, Any] | None = None,
+        diatomics: bool | dict[str, Any] = False,
         description: str = "",
     ) -> None:
-        if split not in ("random", "groups"):
-            raise ValueError(f"split must be 'random' or 'groups', got {split!r}")
+        if split not in ("random", "groups", "index_files"):
+            raise ValueError(f"split must be 'random', 'groups' or 'index_files', got {split!r}")
+        if split == "index_files" and not index_files:
+            raise ValueError("split='index_files' needs index_files: [(train_relpath, test_relpath), ...]")
         if split == "groups" and not (train_groups and test_groups):
             raise ValueError("split='groups' needs train_groups and test_groups")
         self.name = name
         self.dataset_name = dataset
         self.dataset_params = dict(dataset_params or {})
         self.split = split
-        self._n_folds = int(n_folds) if split == "random" else 1
+        self.index_files = [tuple(x) for x in (index_files or [])]
+        self.fallback_sizes = (int(fallback_sizes[0]), int(fallback_sizes[1]))
+        self.split_source = split
+        self._n_folds = int(n_folds) if split == "random" else len(self.index_files) if split == "index_files" else 1
         self.fold_seed = int(fold_seed)
         self.train_groups = list(train_groups or [])
         self.test_groups = list(test_groups or [])
@@ -160,9 +209,22 @@ class PotentialTask(DatasetTask):
         self.scaling = dict(scaling) if scaling else None
         self.target = target_value
         self.description = description or f"interatomic potential on {dataset}"
-        metrics = list(FRAME_METRICS)
+        self.energy_per = energy_per
+        metrics = list(frame_metrics(energy_per, energy_first))
         if self.md:
-            metrics += MD_METRICS if reference else MD_METRICS[:2]
+            protocol = self.md.get("protocol", "screen")
+            if protocol not in ("screen", "mdsim"):
+                raise ValueError(f"md protocol must be 'screen' or 'mdsim', got {protocol!r}")
+            if protocol == "mdsim":
+                metrics += MD_MDSIM_METRICS
+            else:
+                metrics += MD_SCREEN_METRICS if reference else MD_SCREEN_METRICS[:2]
+        self.nve = dict(nve) if nve else None
+        self.diatomics = ({} if diatomics is True else dict(diatomics)) if diatomics else None
+        if self.nve:
+            metrics += NVE_METRICS
+        if self.diatomics is not None:
+            metrics += DIATOMIC_METRICS
         if self.eos and reference:
             metrics += EOS_METRICS
         if self.phonons and reference:
@@ -174,6 +236,8 @@ class PotentialTask(DatasetTask):
         n = len(ds)
         if self.split == "random":
             folds = kfold_indices(n, self._n_folds, self.fold_seed)
+        elif self.split == "index_files":
+            folds = self._index_folds(n)
         else:
             groups = np.asarray(ds.groups)
             train = np.nonzero(np.isin(groups, self.train_groups))[0]
@@ -190,6 +254,37 @@ class PotentialTask(DatasetTask):
                 te = te[np.linspace(0, len(te) - 1, self.max_test).round().astype(int)]
             out.append((tr, te))
         return out
+
+    def _index_folds(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Published split files (rMD17: ``rmd17/splits/index_{train,test}_0k.csv``, one 0-based frame
+        index a line, read as schnetpack does: ``np.loadtxt(f).flatten().astype(int)``, schnetpack
+        src/schnetpack/datasets/rmd17.py) when they are found under ``$MATSCIBENCH_DATA``; otherwise
+        seeded random draws of ``fallback_sizes`` (train, test) frames per fold, and ``split_source``
+        (in the job's info) says so."""
+        from matscibench.data.cache import find_local
+
+        paths = [(find_local(tr), find_local(te)) for tr, te in self.index_files]
+        if all(a is not None and b is not None for a, b in paths):
+            folds = []
+            for a, b in paths:
+                tr = np.loadtxt(a).flatten().astype(int)
+                te = np.loadtxt(b).flatten().astype(int)
+                if tr.max(initial=-1) >= n or te.max(initial=-1) >= n:
+                    raise ValueError(f"{a} / {b} index frame {max(tr.max(), te.max())} but the dataset has {n} "
+                                     "frames; load the dataset whole (max_frames=None)")
+                folds.append((tr, te))
+            self.split_source = "index files: " + ", ".join(f"{a.name}/{b.name}" for a, b in paths)
+            return folds
+        n_tr, n_te = self.fallback_sizes
+        if n_tr + n_te > n:
+            n_tr, n_te = n // 2, n - n // 2
+        folds = []
+        for k in range(len(self.index_files)):
+            perm = np.random.default_rng([self.fold_seed, k]).permutation(n)
+            folds.append((np.sort(perm[:n_tr]), np.sort(perm[n_tr:n_tr + n_te])))
+        self.split_source = (f"random {n_tr}/{n_te} draws (seed {self.fold_seed}): the published index files "
+                             f"{self.index_files[0][0]} ... were not found under $MATSCIBENCH_DATA")
+        return folds
 
     # ------------------------------------------------------------------ models
     def incompatibility(self, model: Any) -> str | None:
@@ -218,31 +313,47 @@ class PotentialTask(DatasetTask):
 
     # ------------------------------------------------------------------ scoring
     def score_frames(self, pred: pd.DataFrame) -> dict[str, float]:
+        """Errors of the frame predictions; frames without force labels (energy-only test sets such
+        as dihedral scans) count for the energy errors only."""
         n = pred["n_atoms"].to_numpy(dtype=float)
         e_mae, e_rmse = PM.energy_errors_per_atom(pred["energy_true"], pred["energy_pred"], n)
-        ft = np.concatenate([np.asarray(x, float) for x in pred["forces_true"]])
-        fp = np.concatenate([np.asarray(x, float) for x in pred["forces_pred"]])
-        f_mae, f_rmse = PM.force_errors(ft, fp)
+        es_mae, es_rmse = PM.energy_errors_per_structure(pred["energy_true"], pred["energy_pred"])
+        has_f = [x is not None and not (isinstance(x, float) and math.isnan(x)) and len(x) > 0 for x in pred["forces_true"]]
+        ft_list = [np.asarray(x, float).reshape(-1, 3) for x, h in zip(pred["forces_true"], has_f) if h]
+        fp_list = [np.asarray(x, float).reshape(-1, 3) for x, h in zip(pred["forces_pred"], has_f) if h]
+        nan = float("nan")
+        if ft_list:
+            ft, fp = np.concatenate(ft_list), np.concatenate(fp_list)
+            f_mae, f_rmse = PM.force_errors(ft, fp)
+            sciml = PM.sciml_force_errors(ft_list, fp_list)
+            ang, mag = PM.force_angle_deg(ft, fp), PM.force_magnitude_rel_error(ft, fp)
+        else:
+            f_mae = f_rmse = ang = mag = nan
+            sciml = {k: nan for k in SCIML_METRICS}
         if "stress_true" in pred and pred["stress_true"].notna().any():
             rows = pred["stress_true"].notna() & pred["stress_pred"].notna()
             st = np.stack([np.asarray(x, float) for x in pred.loc[rows, "stress_true"]]) if rows.any() else np.empty((0, 6))
             sp = np.stack([np.asarray(x, float) for x in pred.loc[rows, "stress_pred"]]) if rows.any() else np.empty((0, 6))
-            s_mae = PM.stress_mae(st, sp) if rows.any() else float("nan")
+            s_mae = PM.stress_mae(st, sp) if rows.any() else nan
         else:
-            s_mae = float("nan")
+            s_mae = nan
         return {
             "force_mae": f_mae,
-            "energy_mae": e_mae,
+            "energy_mae_per_atom": e_mae,
             "force_rmse": f_rmse,
-            "energy_rmse": e_rmse,
+            "energy_rmse_per_atom": e_rmse,
+            "energy_mae_per_structure": es_mae,
+            "energy_rmse_per_structure": es_rmse,
             "stress_mae": s_mae,
-            "force_angle_error": PM.force_angle_error(ft, fp),
-            "force_magnitude_error": PM.force_magnitude_error(ft, fp),
+            **sciml,
+            "force_angle_deg": ang,
+            "force_magnitude_rel_error": mag,
         }
 
     def rescore(self, predictions: pd.DataFrame) -> dict[str, float]:
         kind = predictions["kind"] if "kind" in predictions else pd.Series("frame", index=predictions.index)
-        out = self.score_frames(predictions[kind == "frame"])
+        frames = predictions[kind == "frame"]
+        out = self.score_frames(frames) if len(frames) else {}
         md = predictions[kind == "md"]
         if len(md):
             out.update(self._md_metrics(md))
@@ -252,29 +363,58 @@ class PotentialTask(DatasetTask):
         ph = predictions[kind == "phonon"]
         if len(ph):
             out.update(self._phonon_metrics(ph))
+        nve = predictions[kind == "nve"]
+        if len(nve):
+            r = nve.iloc[0]
+            out["nve_energy_drift"] = PM.nve_energy_drift(r["nve_times_ps"], r["nve_e_total"], int(r["n_atoms"]))
+        di = predictions[kind == "diatomic"]
+        if len(di):
+            per = []
+            for _, r in di.iterrows():
+                m = PM.diatomic_curve_metrics(r["dimer_r"], r["dimer_e"], r["dimer_f"])
+                e, f = np.asarray(r["dimer_e"], float), np.asarray(r["dimer_f"], float)
+                m["diatomic_nonfinite_fraction"] = float(np.mean(~(np.isfinite(e) & np.isfinite(f))))
+                per.append(m)
+            with np.errstate(all="ignore"):
+                out.update({k: float(np.nanmean([p[k] for p in per])) if np.isfinite([p[k] for p in per]).any()
+                            else float("nan") for k in DIATOMIC_METRICS})
         return {m: out.get(m, float("nan")) for m in self.metrics}
 
     def _md_metrics(self, md: pd.DataFrame) -> dict[str, float]:
+        if "md_protocol" in md and (md["md_protocol"] == "mdsim").any():
+            m = md[md["md_protocol"] == "mdsim"]
+            ps = m["md_stable_ps"].to_numpy(float)
+            out = {"md_stable_time": float(np.mean(ps)), "md_stable_time_ci95": PM.t_ci95_halfwidth(ps),
+                   "md_stable_fraction": float(np.mean(m["md_collapsed"].to_numpy(float) == 0)),
+                   "md_n_seeds": float(len(m))}
+            # h(r) of all seeds' frames up to their collapse: counts pooled, as one histogram
+            counts = np.sum([np.asarray(h, float) * n for h, n in zip(m["hr_model"], m["hr_n_frames"])], axis=0)
+            if np.sum(counts) > 0:
+                counts = counts / np.sum(m["hr_n_frames"].to_numpy(float))
+                out["hr_error"] = PM.hr_error(counts, np.asarray(m["hr_ref"].iloc[0], float))
+            return out
         steps = md["md_stable_steps"].to_numpy(float)
         total = md["md_steps"].to_numpy(float)
         out = {
-            "md_stable_time": PM.md_stable_time(steps, float(md["md_timestep_fs"].iloc[0])),
-            "md_stable_fraction": float(np.mean(steps >= total)),
+            "md_screen_stable_time": PM.md_stable_time(steps, float(md["md_timestep_fs"].iloc[0])),
+            "md_screen_stable_fraction": float(np.mean(steps >= total)),
         }
         if "rdf_model" in md and md["rdf_ref"].notna().all():
             g_m = np.mean([np.asarray(x, float) for x in md["rdf_model"]], axis=0)
             g_r = np.mean([np.asarray(x, float) for x in md["rdf_ref"]], axis=0)
-            out["rdf_mae"] = PM.rdf_mae(g_m, g_r)
+            out["md_screen_rdf_mae"] = PM.rdf_mae(g_m, g_r)
         return out
 
     def _eos_metrics(self, eos: pd.DataFrame) -> dict[str, float]:
         dv, db = [], []
         for _, r in eos.iterrows():
             vols = np.asarray(r["eos_volumes"], float)
+            vols_ref = np.asarray(r["eos_volumes_ref"], float) if "eos_volumes_ref" in r and r["eos_volumes_ref"] is not None \
+                else vols
             n = float(r["n_atoms"])
             try:
                 vm, _, bm = PM.birch_murnaghan_fit(vols, np.asarray(r["eos_e_model"], float))
-                vr, _, br = PM.birch_murnaghan_fit(vols, np.asarray(r["eos_e_ref"], float))
+                vr, _, br = PM.birch_murnaghan_fit(vols_ref, np.asarray(r["eos_e_ref"], float))
             except Exception:
                 dv.append(float("inf"))
                 db.append(float("inf"))
@@ -352,7 +492,8 @@ class PotentialTask(DatasetTask):
                         "n_atoms": len(fr),
                         "energy_true": float(fr.info["energy"]),
                         "energy_pred": e,
-                        "forces_true": np.asarray(fr.arrays["forces"], float).ravel().tolist(),
+                        "forces_true": (np.asarray(fr.arrays["forces"], float).ravel().tolist()
+                                        if "forces" in fr.arrays else None),
                         "forces_pred": f.ravel().tolist(),
                         "stress_true": np.asarray(fr.info["stress"], float).tolist() if s is not None else None,
                         "stress_pred": np.asarray(s, float).tolist() if s is not None else None,
@@ -363,7 +504,8 @@ class PotentialTask(DatasetTask):
         per_group = {}
         for g, sub in frames_df.groupby("group"):
             sc = self.score_frames(sub)
-            per_group[str(g)] = {"force_mae": sc["force_mae"], "energy_mae": sc["energy_mae"], "n": int(len(sub))}
+            per_group[str(g)] = {"force_mae": sc["force_mae"], "energy_mae_per_structure": sc["energy_mae_per_structure"],
+                                 "energy_mae_per_atom": sc["energy_mae_per_atom"], "n": int(len(sub))}
         pred_s = meter.phases["predict"].wall_s
         n_atoms_total = float(frames_df["n_atoms"].sum())
         costs: dict[str, float] = {
@@ -391,7 +533,13 @@ class PotentialTask(DatasetTask):
         ref = None
         if self.reference:
             ref = reference_calculator(self.reference, periodic)
-        if self.md:
+        if self.md and self.md.get("protocol", "screen") == "mdsim":
+            if fold in self.md.get("folds", [0]):
+                with meter.phase("md"):
+                    md_rows, md_costs = self._run_mdsim(model, test_frames, train_frames + test_frames, ctx.seed)
+                extra_rows += md_rows
+                costs.update(md_costs)
+        elif self.md:
             with meter.phase("md"):
                 md_rows, md_costs = self._run_md(model, ref, test_frames, ctx.seed)
             extra_rows += md_rows
@@ -402,6 +550,12 @@ class PotentialTask(DatasetTask):
         if self.phonons and periodic and self.reference:
             with meter.phase("phonons"):
                 extra_rows += self._run_phonons(model, ref, ds)
+        if self.nve:
+            with meter.phase("nve"):
+                extra_rows.append(self._run_nve(model, test_frames[0], ctx.seed))
+        if self.diatomics is not None:
+            with meter.phase("diatomics"):
+                extra_rows += self._run_diatomics(model, ds)
         if self.scaling:
             with meter.phase("scaling"):
                 table, sc_costs = self._run_scaling(model, test_frames[0], periodic)
@@ -427,6 +581,7 @@ class PotentialTask(DatasetTask):
                 "n_test": int(len(test)),
                 "split_hash": split_hash(train, test),
                 "split": self.split,
+                "split_source": self.split_source,
                 "dataset": ds.name,
                 "dataset_checksum": ds.checksum,
                 "dataset_source": ds.source,
@@ -495,6 +650,83 @@ class PotentialTask(DatasetTask):
             costs["md.ns_per_day"] = (steps_total * dt * 1e-6) / (walls / 86400.0)
         return rows, costs
 
+    def _run_mdsim(self, model, frames, ref_frames, seed: int) -> tuple[list[dict], dict[str, float]]:
+        """Fu et al.'s stability protocol (kyonofx/MDsim commit 61ca2cfba373fd374343592556789fa30fbe3b56:
+        simulate.py, mdsim/md/integrator.py, observable.ipynb). Each seed starts from a test frame drawn
+        at random, Maxwell-Boltzmann velocities at T, Nosé-Hoover with one thermostat of mass
+        Q = 3N kT (ttime·dt)² (ASE's ``NoseHooverChainNVT`` with ``tchain=1``, ``tdamp = ttime·dt``: the
+        same Q as MDsim's ``NoseHoover``; ASE integrates it with its own splitting), a frame every
+        ``save_every`` steps. The run stops at the collapse (a bond > 0.5 Å off its mean over the
+        reference frames, MDsim's criterion) or when T leaves [0.1, 1e5] K (MDsim's Simulator).
+        Molecules only (bonds without periodic images)."""
+        from ase import units
+        from ase.md.nose_hoover_chain import NoseHooverChainNVT
+
+        from matscibench.data.potential_data import thermalize
+
+        cfg = {**MDSIM_MD, **self.md}
+        T, dt, n_steps = float(cfg["temperature_K"]), float(cfg["timestep_fs"]), int(cfg["steps"])
+        every = int(cfg["save_every"])
+        rows, walls, atom_steps = [], 0.0, 0.0
+        ref_cache: dict[tuple, tuple] = {}
+        for s in range(int(cfg["seeds"])):
+            rng = np.random.default_rng([seed, s, 17])
+            start = frames[int(rng.integers(len(frames)))]
+            if start.pbc.any():
+                raise ValueError(f"task {self.name}: the mdsim protocol is for molecules (bond lengths without "
+                                 "periodic images); use md.protocol='screen' for periodic cells")
+            key = tuple(start.numbers.tolist())
+            if key not in ref_cache:
+                ref_pos = np.stack([f.positions for f in ref_frames if np.array_equal(f.numbers, start.numbers)])
+                ref_cache[key] = (ref_pos, PM.distance_histogram(ref_pos).tolist())
+            ref_pos, hr_ref = ref_cache[key]
+            pairs = PM.bond_pairs(_clean(start))
+            ref_mean = PM.bond_lengths(ref_pos, pairs).mean(axis=0)
+            atoms = _clean(start)
+            atoms.calc = model
+            thermalize(atoms, T, rng)
+            dyn = NoseHooverChainNVT(atoms, dt * units.fs, temperature_K=T, tdamp=float(cfg["ttime"]) * dt * units.fs,
+                                     tchain=1)
+            traj = [atoms.positions.copy()]
+            collapsed, done = False, 0
+            t0 = time.perf_counter()
+            while done < n_steps:
+                try:
+                    dyn.run(every)
+                    temp = atoms.get_temperature()
+                    ok = np.isfinite(atoms.positions).all() and 0.1 <= temp <= 1e5
+                except Exception:  # noqa: BLE001 - a model that fails mid-run has collapsed
+                    ok = False
+                done += every
+                if not ok:
+                    collapsed = True
+                    break
+                traj.append(atoms.positions.copy())
+                dev = np.abs(PM.bond_lengths(traj[-1], pairs)[0] - ref_mean)
+                if len(dev) and dev.max() > PM.MDSIM_BOND_THRESHOLD:
+                    collapsed = True
+                    break
+            wall = time.perf_counter() - t0
+            walls += wall
+            atom_steps += done * len(start)
+            pos = np.stack(traj)
+            # MDsim's collapse_pt: after a bond breach at frame k (kept), k + 1; after a failed step
+            # (frame not kept) or a full run, the number of frames: len(traj) in every case
+            cp = len(pos)
+            stable_ps = (cp - 1) * every * dt / 1000.0
+            hr_frames = pos[:cp]
+            rows.append({"kind": "md", "id": f"mdsim{s}", "n_atoms": len(start), "md_protocol": "mdsim",
+                         "md_stable_ps": stable_ps, "md_total_ps": n_steps * dt / 1000.0, "md_collapsed": int(collapsed),
+                         "md_timestep_fs": dt, "md_temperature_K": T, "system": start.info.get("system", ""),
+                         "hr_model": PM.distance_histogram(hr_frames).tolist(), "hr_n_frames": len(hr_frames),
+                         "hr_ref": hr_ref})
+        costs = {}
+        if walls > 0:
+            costs["md.atom_steps_per_s"] = atom_steps / walls
+            steps_total = atom_steps / max(1, rows[0]["n_atoms"]) if rows else 0
+            costs["md.ns_per_day"] = (steps_total * dt * 1e-6) / (walls / 86400.0)
+        return rows, costs
+
     @staticmethod
     def _physical(atoms, T: float, min_distance: float, tfactor: float) -> bool:
         pos = atoms.positions
@@ -526,24 +758,35 @@ class PotentialTask(DatasetTask):
         return list(out.values())[:4]
 
     def _run_eos(self, model, ref, ds) -> list[dict]:
+        """E(V) of each system with each calculator, MLIP Arena's way (atomind-ai/mlip-arena commit
+        f649ffeb789d8cd2af7e47ceab396dc5f3e36332, mlip_arena/tasks/eos.py): relax cell and atoms,
+        then ``EOS_POINTS`` volumes within ±``EOS_MAX_STRAIN`` of the relaxed one (cell scaled by
+        (1+ε)^(1/3)), atoms relaxed at each fixed cell; each calculator relaxes its own cell."""
         rows = []
         for fr in self._bulk_cells(ds):
-            vols, em, er = [], [], []
-            base = _clean(fr)
-            for x in np.linspace(0.94, 1.06, 7):
-                at = base.copy()
-                at.set_cell(np.asarray(base.cell) * x ** (1 / 3), scale_atoms=True)
-                vols.append(at.get_volume())
-                at.calc = model
-                em.append(float(at.get_potential_energy()))
-                at2 = at.copy()
-                at2.calc = ref
-                er.append(float(at2.get_potential_energy()))
+            out = {}
+            for tag, calc in (("model", model), ("ref", ref)):
+                vols, es = [], []
+                try:
+                    relaxed = relax(_clean(fr), calc, cell=True)
+                    c0 = np.asarray(relaxed.cell)
+                    for x in np.linspace(1 - EOS_MAX_STRAIN, 1 + EOS_MAX_STRAIN, EOS_POINTS):
+                        at = relaxed.copy()
+                        at.set_cell(c0 * x ** (1 / 3), scale_atoms=True)
+                        at = relax(at, calc, cell=False)
+                        vols.append(float(at.get_volume()))
+                        es.append(float(at.get_potential_energy()))
+                except Exception:  # noqa: BLE001 - a potential that cannot be relaxed fails its EOS
+                    vols, es = [], []
+                out[tag] = (vols, es)
             rows.append({"kind": "eos", "id": f"eos-{fr.info.get('system')}", "system": fr.info.get("system", ""),
-                         "n_atoms": len(base), "eos_volumes": vols, "eos_e_model": em, "eos_e_ref": er})
+                         "n_atoms": len(fr), "eos_volumes": out["model"][0], "eos_e_model": out["model"][1],
+                         "eos_volumes_ref": out["ref"][0], "eos_e_ref": out["ref"][1]})
         return rows
 
     def _run_phonons(self, model, ref, ds) -> list[dict]:
+        """phonopy on the fcc primitive cell of each elemental system, relaxed by each calculator
+        (``relax``, cell and atoms) before its own phonons."""
         from ase.build import bulk
         from ase.data import atomic_numbers, reference_states
 
@@ -554,21 +797,76 @@ class PotentialTask(DatasetTask):
             rs = reference_states[atomic_numbers[el]]
             if not rs or rs.get("symmetry") != "fcc":
                 continue
-            # lattice constant from the reference's equation of state
-            a_guess = float(rs["a"])
-            es, scales = [], np.linspace(0.96, 1.04, 9)
-            for x in scales:
-                at = bulk(el, "fcc", a=a_guess * x)
-                at.calc = ref
-                es.append(float(at.get_potential_energy()))
-            a0 = a_guess * float(scales[int(np.argmin(es))])
-            prim = bulk(el, "fcc", a=a0)
-            res_m = _phonons(prim, model, grid)
-            res_r = _phonons(prim, ref, grid)
-            rows.append({"kind": "phonon", "id": f"phonon-{el}", "system": el, "n_atoms": len(prim),
+            start = bulk(el, "fcc", a=float(rs["a"]))
+            res = {}
+            for tag, calc in (("model", model), ("ref", ref)):
+                try:
+                    res[tag] = _phonons(relax(start, calc, cell=True), calc, grid)
+                except Exception:  # noqa: BLE001 - no relaxed cell: no phonons (NaN errors)
+                    res[tag] = {"dos": np.full(len(grid), np.nan), "max_freq": float("nan"), "cv": float("nan"),
+                                "imag": float("nan")}
+            res_m, res_r = res["model"], res["ref"]
+            rows.append({"kind": "phonon", "id": f"phonon-{el}", "system": el, "n_atoms": len(start),
                          "dos_model": res_m["dos"].tolist(), "dos_ref": res_r["dos"].tolist(),
                          "max_freq_model": res_m["max_freq"], "max_freq_ref": res_r["max_freq"],
                          "cv_model": res_m["cv"], "cv_ref": res_r["cv"], "imag_model": res_m["imag"]})
+        return rows
+
+    def _run_nve(self, model, frame, seed: int) -> dict:
+        """Velocity Verlet (NVE) from ``frame`` with Maxwell-Boltzmann velocities; total energy
+        recorded every ``every`` steps (a run that fails leaves an infinite drift)."""
+        from ase import units
+        from ase.md.verlet import VelocityVerlet
+
+        from matscibench.data.potential_data import thermalize
+
+        cfg = {"steps": 500, "timestep_fs": 1.0, "temperature_K": 300.0, "every": 10, **self.nve}
+        dt, every = float(cfg["timestep_fs"]), int(cfg["every"])
+        atoms = _clean(frame)
+        atoms.calc = model
+        thermalize(atoms, float(cfg["temperature_K"]), np.random.default_rng([seed, 23]))
+        dyn = VelocityVerlet(atoms, dt * units.fs)
+        times, etot = [0.0], [float(atoms.get_total_energy())]
+        done = 0
+        while done < int(cfg["steps"]):
+            try:
+                dyn.run(every)
+                e = float(atoms.get_total_energy())
+            except Exception:  # noqa: BLE001 - a failed run: infinite drift
+                e = float("inf")
+            done += every
+            times.append(done * dt / 1000.0)
+            etot.append(e)
+            if not math.isfinite(e):
+                break
+        return {"kind": "nve", "id": "nve", "n_atoms": len(atoms), "system": frame.info.get("system", ""),
+                "nve_times_ps": times, "nve_e_total": etot, "nve_timestep_fs": dt}
+
+    def _run_diatomics(self, model, ds) -> list[dict]:
+        """Homonuclear dimers of the dataset's elements (MLIP Arena's diatomics/run.py, commit
+        a05d1ab: a non-periodic box of 5 r_max, atoms along x, 0.01 Å steps); radial force on the
+        second atom along the bond."""
+        from ase import Atoms
+
+        cfg = {"rstep": 0.01, "elements": None, **(self.diatomics or {})}
+        elements = cfg["elements"] or sorted(ds.elements())
+        rows = []
+        for el in elements:
+            rs = PM.diatomic_distances(el, float(cfg["rstep"]))
+            a = 5 * rs[-1]
+            es, fs = [], []
+            for r in rs:
+                at = Atoms(el + el, positions=[[a / 2 - r / 2, a / 2, a / 2], [a / 2 + r / 2, a / 2, a / 2]],
+                           cell=[a, a + 0.001, a + 0.002], pbc=False)
+                at.calc = model
+                try:
+                    es.append(float(at.get_potential_energy()))
+                    fs.append(float(at.get_forces()[1, 0]))
+                except Exception:  # noqa: BLE001 - a model that cannot evaluate a dimer: NaN curve
+                    es.append(float("nan"))
+                    fs.append(float("nan"))
+            rows.append({"kind": "diatomic", "id": f"dimer-{el}{el}", "system": f"{el}2", "n_atoms": 2,
+                         "dimer_r": rs.tolist(), "dimer_e": es, "dimer_f": fs})
         return rows
 
     def _run_scaling(self, model, frame, periodic: bool) -> tuple[list[dict], dict[str, float]]:
@@ -624,6 +922,38 @@ class PotentialTask(DatasetTask):
         d.update({"dataset": self.dataset_name, "dataset_params": self.dataset_params, "split": self.split,
                   "input_type": "atoms", "task_type": "potential", "reference": self.reference})
         return d
+
+
+#: MLIP Arena's EOS (mlip_arena/tasks/eos.py at f649ffe): 11 volumes within ±10 % of the relaxed one
+EOS_POINTS = 11
+EOS_MAX_STRAIN = 0.10
+#: relaxation: force (eV/Å) and stress criteria of ASE's optimisers, and a step cap
+RELAX_FMAX = 0.01
+RELAX_STEPS = 300
+
+
+def relax(atoms, calc, cell: bool, fmax: float = RELAX_FMAX, steps: int = RELAX_STEPS):
+    """A copy of ``atoms`` relaxed with ``calc``: atoms only (``cell=False``) or atoms and cell
+    (ASE's ``UnitCellFilter``), with ASE's BFGS to ``fmax`` eV/Å (the same bound on the filter's
+    virial per atom), at most ``steps``. MLIP Arena relaxes with ``FrechetCellFilter``: the same
+    minimum, but its matrix exponentials made each step 5x slower here (EMT, 32 atoms)."""
+    import warnings
+
+    from ase.filters import UnitCellFilter
+    from ase.optimize import BFGS
+
+    at = _clean(atoms)
+    at.calc = calc
+    target = UnitCellFilter(at) if cell else at
+    from threadpoolctl import threadpool_limits
+
+    # BFGS diagonalises a (3N+9)² Hessian each step: threaded BLAS on a busy machine made it 4x slower
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore")
+        BFGS(target, logfile=None).run(fmax=fmax, steps=steps)
+    if not np.isfinite(at.positions).all() or not np.isfinite(np.asarray(at.cell)).all():
+        raise ModelOutputError(f"relaxing {at.get_chemical_formula()} gave non-finite positions or cell")
+    return at
 
 
 def _tile(base, r: int, periodic: bool):
@@ -872,11 +1202,13 @@ def _factory(name: str, dataset: str, **defaults: Any):
 def register_tasks(register) -> None:
     from matscibench.data.potential_data import MD17_MOLECULES
 
-    metals_md = {"temperature_K": 900.0, "timestep_fs": 2.0, "steps": 400, "seeds": 2, "min_distance": 1.5}
+    metals_md = {"protocol": "screen", "temperature_K": 900.0, "timestep_fs": 2.0, "steps": 400, "seeds": 2,
+                 "min_distance": 1.5}
     register(
         "emt_metals_forces",
         _factory("emt_metals_forces", "emt_metals", split="random", n_folds=5, reference="emt", md=metals_md,
                  eos=True, phonons=True, scaling={"max_atoms": 4000, "budget_s": 1.0}, target_value=50.0,
+                 nve={"steps": 500, "timestep_fs": 1.0, "temperature_K": 300.0}, diatomics=True,
                  description="EMT metals and alloys: energies, forces, stress; MD at 900 K, EOS, phonons against EMT"),
     )
     register(
@@ -891,14 +1223,16 @@ def register_tasks(register) -> None:
     for mol in MD17_MOLECULES:
         register(
             f"xtb_md17_{mol}",
-            _factory(f"xtb_md17_{mol}", f"xtb_md17_{mol}", split="random", n_folds=5, reference="gfn2-xtb", md=mol_md,
-                     scaling={"max_atoms": 1000, "budget_s": 1.0}, target_value=50.0,
-                     description=f"{mol} (GFN2-xTB MD17 of our own): energies and forces; MD at 500 K against xTB"),
+            _factory(f"xtb_md17_{mol}", f"xtb_md17_{mol}", split="random", n_folds=5, reference="gfn2-xtb", md=MDSIM_MD,
+                     scaling={"max_atoms": 1000, "budget_s": 1.0}, target_value=50.0, energy_per="structure",
+                     nve={"steps": 1000, "timestep_fs": 0.5, "temperature_K": 300.0}, diatomics=True,
+                     description=f"{mol} (GFN2-xTB MD17 of our own): energies and forces; MD stability after Fu et al. "
+                                 "(300 ps at 500 K, first fold)"),
         )
         register(
             f"xtb_md17_{mol}_extrapolation",
             _factory(f"xtb_md17_{mol}_extrapolation", f"xtb_md17_{mol}", split="groups", train_groups=["md_500K"],
-                     test_groups=["md_800K"], reference="gfn2-xtb", md={**mol_md, "temperature_K": 800.0}, target_value=50.0,
+                     test_groups=["md_800K"], reference="gfn2-xtb", md={**mol_md, "temperature_K": 800.0, "protocol": "screen"}, target_value=50.0, energy_per="structure",
                      description=f"{mol} (GFN2-xTB MD17): train on 500 K MD, test on 800 K frames and MD at 800 K"),
         )
     register(
@@ -917,15 +1251,41 @@ def register_tasks(register) -> None:
                                         "at 10 GPa, CDVAE {split} split; needs $MATSCIBENCH_DATA/cdvae/carbon_24): residual "
                                         "forces and pressure, ranking of the DFT energy per atom", **p}),
     )
-    register(
-        "botnet_ethanol",
-        _factory("botnet_ethanol", "botnet_ethanol", split="groups", train_groups=["train"], test_groups=["test_md"],
-                 md={**mol_md, "seeds": 2}, target_value=30.0,
-                 description="rMD17 ethanol with PBE labels (BOTNet): train on 1,000 configurations, test on 1,000 MD frames"),
-    )
-    register(
-        "botnet_acac",
-        _factory("botnet_acac", "botnet_acac", split="groups", train_groups=["train_300K"],
-                 test_groups=["test_md_300K", "test_md_600K"], md={**mol_md, "temperature_K": 600.0},
-                 description="acetylacetone (BOTNet): train at 300 K, test at 300 K and 600 K (temperature extrapolation)"),
-    )
+    # BOTNet / MACE protocols (Batatia et al., arXiv:2205.06643; MACE, NeurIPS 2022): one training
+    # set, each test set reported apart (one task each: the model is trained again for each)
+    def botnet(name: str, dataset: str, train: list[str], test: str, desc: str, md: dict | None = None,
+               energy_only: bool = False, **extra: Any) -> None:
+        register(name, _factory(name, dataset, split="groups", train_groups=train, test_groups=[test], md=md,
+                                energy_per="structure", energy_first=energy_only, **extra, description=desc))
+
+    botnet("botnet_ethanol", "botnet_ethanol", ["train"], "test_md",
+           "rMD17 ethanol with PBE labels (BOTNet): train on 1,000 configurations, test on 1,000 MD frames",
+           md=MDSIM_MD, target_value=30.0)
+    botnet("botnet_ethanol_h_removal", "botnet_ethanol", ["train"], "test_h_removal",
+           "ethanol (BOTNet): train on rMD17 configurations, energies along the O-H bond-breaking path", energy_only=True)
+    for T in ("300K", "600K"):
+        botnet(f"botnet_acac_{T}", "botnet_acac", ["train_300K"], f"test_md_{T}",
+               f"acetylacetone (BOTNet): train at 300 K, test on MD at {T[:-1]} K"
+               + (" (temperature extrapolation)" if T == "600K" else ""),
+               md={**MDSIM_MD, "temperature_K": float(T[:-1])})
+    botnet("botnet_acac_dihedral", "botnet_acac", ["train_300K"], "test_dihedral",
+           "acetylacetone (BOTNet): train at 300 K, energies along a dihedral scan about a C-C bond", energy_only=True)
+    botnet("botnet_acac_h_transfer", "botnet_acac", ["train_300K"], "test_h_transfer",
+           "acetylacetone (BOTNet): train at 300 K, energies along the NEB path of the proton transfer", energy_only=True)
+    for T in ("300K", "600K", "1200K"):
+        botnet(f"botnet_3bpa_{T}", "botnet_3bpa", ["train_300K"], f"test_{T}",
+               f"3BPA (BOTNet/MACE): train on 500 configurations at 300 K, test on MD at {T[:-1]} K "
+               "(test files: see the dataset's hint)")
+    botnet("botnet_3bpa_dihedral", "botnet_3bpa", ["train_300K"], "test_dihedral",
+           "3BPA (BOTNet/MACE): train at 300 K, energies of the DFT-optimised dihedral scans", energy_only=True)
+    # rMD17 on its published splits (5 x 1,000 train / 1,000 test index files when present)
+    for mol in ("aspirin", "benzene", "ethanol", "malonaldehyde", "naphthalene", "salicylic", "toluene", "uracil"):
+        register(
+            f"rmd17_{mol}",
+            _factory(f"rmd17_{mol}", f"rmd17_{mol}", split="index_files",
+                     index_files=[(f"rmd17/splits/index_train_0{k}.csv", f"rmd17/splits/index_test_0{k}.csv")
+                                  for k in range(1, 6)],
+                     energy_per="structure", md=MDSIM_MD,
+                     description=f"rMD17 {mol} (Christensen & von Lilienfeld 2020; needs $MATSCIBENCH_DATA/rmd17): "
+                                 "the published 5 x 1,000/1,000 splits"),
+        )
