@@ -6,6 +6,11 @@ max error on the test fold, with the mean absolute deviation (MAD) of the target
 "predict the mean" baseline. The MAD:MAE ratio is the quality indicator of Choudhary & DeCost,
 "Atomistic Line Graph Neural Network for improved materials property predictions" (ALIGNN),
 npj Comput. Mater. 7, 185 (2021): above 5 is considered a good model.
+
+matbench's per-fold regression set is ``REG_METRICS = ["mae", "rmse", "mape", "max_error"]``
+(``matbench/constants.py``, materialsproject/matbench @ 936176db); ``mape`` here is its
+``mean_absolute_percentage_error`` of ``matbench/data_ops.py`` (a fraction, targets with
+``|y| <= 1e-5`` left out).
 """
 
 from __future__ import annotations
@@ -75,3 +80,22 @@ def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     if ss_tot == 0.0:
         return 1.0 if ss_res == 0.0 else 0.0
     return 1.0 - ss_res / ss_tot
+
+
+#: targets with a magnitude at or below this are left out of MAPE (matbench's ``threshold``)
+MATBENCH_MAPE_THRESHOLD = 1e-5
+
+
+def mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Mean absolute percentage error as matbench computes it, as a fraction (0.1 = 10 %).
+
+    mean(|(y - ŷ) / y|) over the items with |y| > 1e-5; the others (zero or near-zero targets,
+    which would dominate or divide by zero) are ignored, as in matbench's
+    ``data_ops.mean_absolute_percentage_error`` (@ 936176db). NaN when no target is above
+    the threshold.
+    """
+    t, p = _pair(y_true, y_pred)
+    mask = np.abs(t) > MATBENCH_MAPE_THRESHOLD
+    if not mask.any():
+        return float("nan")
+    return float(np.mean(np.fabs((t[mask] - p[mask]) / t[mask])))

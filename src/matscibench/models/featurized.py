@@ -4,6 +4,14 @@
 forest baseline of Ward et al., npj Comput. Mater. 2, 16028 (2016) (matbench's "RF-SCM/Magpie"
 family). With ``estimator="hist_gradient_boosting"`` the model trains in rounds and reports its
 validation score after each round through ``on_epoch``, so the harness measures time to target.
+
+The registry entry ``rf_scm_magpie`` is configured like matbench's "RF-SCM/Magpie" reference
+(``benchmarks/matbench_v0.1_rf/run.py`` and ``info.json``, materialsproject/matbench @ 936176db):
+``RandomForestRegressor(n_estimators=500)`` / ``RandomForestClassifier(n_estimators=500)`` with
+scikit-learn 0.24.1's other defaults (regressor: all features per split; classifier: sqrt; the
+same as today's defaults), Magpie features (automatminer's ``debug`` preset is
+``ElementProperty.from_preset("magpie")`` only) and mean imputation. matbench's seeds were not
+fixed; here the job's seed is the forest's ``random_state``.
 """
 
 from __future__ import annotations
@@ -62,6 +70,11 @@ class FeaturizedModel:
     epoch_size: boosting rounds per reported epoch (staged estimators only).
     validation_fraction: share of the training data held out to report ``on_epoch`` values.
     random_state: seed of the estimator and of the validation split.
+    imputation: how missing feature values are filled: ``"median"`` or ``"mean"`` of the
+        training features (scikit-learn ``SimpleImputer``).
+    only_inputs: restrict the input types the model accepts (default: all the featuriser takes);
+        ``rf_scm_magpie`` takes compositions only, since its structure variant needs the Sine
+        Coulomb Matrix features that are not implemented.
     """
 
     def __init__(
@@ -73,6 +86,8 @@ class FeaturizedModel:
         epoch_size: int = 25,
         validation_fraction: float = 0.1,
         random_state: int | None = None,
+        imputation: str = "median",
+        only_inputs: tuple[str, ...] | None = None,
     ) -> None:
         self.featurizer = featurizer
         self.estimator = estimator
@@ -81,12 +96,15 @@ class FeaturizedModel:
         self.epoch_size = epoch_size
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.imputation = imputation
+        self.only_inputs = only_inputs
 
     # scikit-learn parameter protocol
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {
             k: getattr(self, k)
-            for k in ("featurizer", "estimator", "estimator_params", "n_jobs", "epoch_size", "validation_fraction", "random_state")
+            for k in ("featurizer", "estimator", "estimator_params", "n_jobs", "epoch_size", "validation_fraction",
+                      "random_state", "imputation", "only_inputs")
         }
 
     def set_params(self, **params: Any) -> FeaturizedModel:
@@ -98,7 +116,10 @@ class FeaturizedModel:
 
     @property
     def input_types(self) -> tuple[str, ...]:
-        return tuple(getattr(get_featurizer(self.featurizer), "input_types", ("structure", "composition", "molecule")))
+        types = tuple(getattr(get_featurizer(self.featurizer), "input_types", ("structure", "composition", "molecule")))
+        if self.only_inputs is not None:
+            types = tuple(t for t in types if t in tuple(self.only_inputs))
+        return types
 
     def __repr__(self) -> str:
         return f"FeaturizedModel(featurizer={self.featurizer!r}, estimator={self.estimator!r})"
@@ -141,7 +162,9 @@ class FeaturizedModel:
         self.featurizer_.fit(X, y)
         F = self._features(X)
         # columns that are NaN for every training item carry nothing; others are imputed
-        self.imputer_ = SimpleImputer(strategy="median", keep_empty_features=True)
+        if self.imputation not in ("median", "mean"):
+            raise ValueError(f"imputation must be 'median' or 'mean', got {self.imputation!r}")
+        self.imputer_ = SimpleImputer(strategy=self.imputation, keep_empty_features=True)
         F = self.imputer_.fit_transform(F)
         self.estimator_ = self._make_estimator(self.classification_)
         staged = isinstance(self.estimator, str) and self.estimator in _STAGED

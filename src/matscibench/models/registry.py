@@ -34,11 +34,27 @@ BUILTIN: dict[str, ModelEntry] = {
     for e in [
         ModelEntry("dummy", "matscibench.models.dummy:DummyModel", {}, "training mean (regression) / majority class"),
         ModelEntry(
+            "dummy_stratified",
+            "matscibench.models.dummy:DummyModel",
+            {"classifier": "stratified"},
+            "matbench's Dummy: training mean (regression) / random labels drawn with the training class "
+            "frequencies, seeded (scikit-learn DummyClassifier strategy='stratified')",
+        ),
+        ModelEntry(
             "magpie_rf",
             "matscibench.models.featurized:FeaturizedModel",
             {"featurizer": "magpie", "estimator": "random_forest", "estimator_params": {"max_features": 1 / 3}},
             "Magpie composition statistics (132) + random forest, 100 trees, a third of the "
             "features per split (Ward et al. 2016)",
+        ),
+        ModelEntry(
+            "rf_scm_magpie",
+            "matscibench.models.featurized:FeaturizedModel",
+            {"featurizer": "magpie", "estimator": "random_forest", "estimator_params": {"n_estimators": 500},
+             "imputation": "mean", "only_inputs": ["composition"]},
+            "matbench's RF-SCM/Magpie reference as run on composition tasks: Magpie (132) + random forest, "
+            "500 trees, scikit-learn's other defaults, mean imputation; composition tasks only (its "
+            "structure tasks add Sine Coulomb Matrix features, not implemented here)",
         ),
         ModelEntry(
             "sitestats_gbm",
