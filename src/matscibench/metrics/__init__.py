@@ -88,8 +88,16 @@ METRICS: dict[str, MetricInfo] = {
                                  "Dunn et al. 2020 (matbench v0.1)",
                                  "score_array (matbench/data_ops.py, materialsproject/matbench @ 936176db) turns float predictions into "
                                  "p > 0.5 labels before rocauc, then sklearn roc_auc_score(y_true, labels)", True),
-    "accuracy": MetricInfo("accuracy", "accuracy", True, None, (0.0, 1.0)),
-    "balanced_accuracy": MetricInfo("balanced_accuracy", "balanced accuracy", True, None, (0.0, 1.0)),
+    "accuracy": MetricInfo("accuracy", "accuracy", True, None, (0.0, 1.0), "properties",
+                           "fraction of test items whose predicted label equals the true label",
+                           "Dunn et al. 2020 (matbench v0.1)",
+                           "sklearn accuracy_score of labels per fold (matbench/data_ops.py, materialsproject/matbench "
+                           "@ 936176db)", True),
+    "balanced_accuracy": MetricInfo("balanced_accuracy", "balanced accuracy", True, None, (0.0, 1.0), "properties",
+                                    "mean over the classes present in y_true of the recall of that class "
+                                    "(scikit-learn's balanced_accuracy_score)", "Dunn et al. 2020 (matbench v0.1)",
+                                    "sklearn balanced_accuracy_score of labels per fold (matbench/data_ops.py, "
+                                    "materialsproject/matbench @ 936176db)", True),
     "f1": MetricInfo("f1", "F1", True, None, (0.0, 1.0), "properties",
                      "F1 of the positive class (True) from predict() labels", "Dunn et al. 2020 (matbench v0.1)",
                      "sklearn f1_score of labels per fold (matbench/data_ops.py, materialsproject/matbench @ 936176db)", True),
