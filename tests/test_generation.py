@@ -38,8 +38,14 @@ def test_two_atoms_closer_than_half_an_angstrom_are_invalid():
 
 
 def test_periodic_images_and_tiny_cells_count():
-    # one atom whose own image is 0.4 Å away along a
-    assert not GM.structure_validity(Structure(Lattice.orthorhombic(0.4, 5, 5), ["Cu"], [[0, 0, 0]]))
+    # one atom whose own image is 0.4 Å away along a: CDVAE's distance matrix (pairs of different
+    # sites) does not see it, so the crystal is valid by its rule; own_images=True fails it
+    tiny = Structure(Lattice.orthorhombic(0.4, 5, 5), ["Cu"], [[0, 0, 0]])
+    assert GM.structure_validity(tiny)
+    assert not GM.structure_validity(tiny, own_images=True)
+    two = Structure(Lattice.orthorhombic(0.4, 5, 5), ["Cu", "Cu"], [[0, 0, 0], [0, 0.5, 0]])
+    dm = two.distance_matrix + np.eye(2) * 10.5  # CDVAE's structure_validity, written out
+    assert GM.structure_validity(two) == (dm.min() >= 0.5) == True  # noqa: E712
     # two atoms close only through the periodic boundary (0.2 Å across the cell face)
     s = Structure(Lattice.cubic(4.0), ["Cu", "Cu"], [[0.02, 0, 0], [0.97, 0, 0]])
     assert GM.min_distance(s.lattice.matrix, s.frac_coords) == pytest.approx(0.2)
@@ -124,19 +130,80 @@ def test_test_set_scored_against_itself_has_full_coverage():
     assert cov["amsd_recall"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_coverage_needs_both_fingerprints_of_one_pair_within_cutoffs():
-    ref_s = np.zeros((2, 61))
-    ref_s[1, 0] = 1.0
-    ref_c = np.zeros((2, 132))
-    ref_c[1, 0] = 10.0
-    # generated 0: structure near ref 0 but composition near ref 1 -> covers nothing
-    # generated 1: both near ref 1 (0.1 and 3.9 away) -> covers ref 1
-    # generated 2: no fingerprint (failed) -> counts in COV-P's denominator only
-    gen_s = np.array([np.zeros(61), ref_s[1] + np.r_[0.1, np.zeros(60)], np.full(61, np.nan)])
-    gen_c = np.array([ref_c[1], ref_c[1] + np.r_[3.9, np.zeros(131)], np.zeros(132)])
-    cov = GM.coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 4.0)
-    assert cov["cov_recall"] == 0.5
-    assert cov["cov_precision"] == pytest.approx(1 / 3)
+def _hand_case(shift: float = 0.1):
+    """Three reference and three generated crystals, by hand (first coordinate only; the others 0).
+
+    reference r0: structure 0, composition 0; r1: structure 1, composition 10; r2: structure 5,
+    composition 50 (far from everything).
+    generated g0: structure 0 (r0's), composition 10 (r1's): a structure of r0 with r1's
+    composition; g1: structure 1 + shift, composition 10 + 3.9 (near r1 in both); g2: no
+    structure fingerprint (a failed crystal).
+    """
+    def rows(xs, width):
+        out = np.zeros((len(xs), width))
+        out[:, 0] = xs
+        return out
+
+    ref_s, ref_c = rows([0.0, 1.0, 5.0], 61), rows([0.0, 10.0, 50.0], 132)
+    gen_s, gen_c = rows([0.0, 1.0 + shift, np.nan], 61), rows([10.0, 13.9, 0.0], 132)
+    gen_s[2] = np.nan
+    return gen_s, gen_c, ref_s, ref_c
+
+
+def test_coverage_takes_the_two_minima_separately_as_cdvae_does():
+    """Worked by hand with cut-offs 0.2 (structure) and 4.0 (composition).
+
+    CDVAE's rule (separate minima): r0's nearest structure is g0 (0.0 <= 0.2) and its nearest
+    composition is g0 (10 > 4) -> not covered; r1: nearest structure g1 (0.1), nearest composition
+    g0 (0.0) -> covered; r2: not covered. COV-R = 1/3. Precision: g0's nearest structure r0 (0.0)
+    and nearest composition r1 (0.0) -> counts although no single reference is near it in both;
+    g1: r1 (0.1) and r1 (3.9) -> counts; g2 failed: denominator only. COV-P = 2/3.
+    Joint rule (one pair within both): r1 only (through g1) -> 1/3; g1 only -> 1/3.
+    """
+    cov = GM.coverage(*_hand_case(), 0.2, 4.0)
+    assert cov["cov_recall"] == pytest.approx(1 / 3)
+    assert cov["cov_precision"] == pytest.approx(2 / 3)
+    assert cov["cov_recall_joint"] == pytest.approx(1 / 3)
+    assert cov["cov_precision_joint"] == pytest.approx(1 / 3)
+    assert cov["amsd_recall"] == pytest.approx((0.0 + 0.1 + 3.9) / 3)
+    # with g1 moved 0.3 away in structure, r1 keeps its near composition (g0) but loses the
+    # structure: both rules lose r1 and g1
+    far = GM.coverage(*_hand_case(shift=0.3), 0.2, 4.0)
+    assert far["cov_recall"] == 0.0 and far["cov_recall_joint"] == 0.0
+    assert far["cov_precision"] == pytest.approx(1 / 3) and far["cov_precision_joint"] == 0.0
+
+
+def _cdvae_compute_cov(gen_s, gen_c, ref_s, ref_c, struc_cutoff, comp_cutoff, n_gen):
+    """CDVAE's compute_cov (scripts/eval_utils.py at f857f59), written out with scipy's cdist:
+    failed generated rows dropped, separate minima, COV-P over all generated crystals."""
+    from scipy.spatial.distance import cdist
+
+    keep = np.all(np.isfinite(gen_s), axis=1)
+    s, c = cdist(gen_s[keep], ref_s), cdist(gen_c[keep], ref_c)
+    rec = np.mean((s.min(axis=0) <= struc_cutoff) & (c.min(axis=0) <= comp_cutoff))
+    prec = np.sum((s.min(axis=1) <= struc_cutoff) & (c.min(axis=1) <= comp_cutoff)) / n_gen
+    return rec, prec
+
+
+def test_coverage_equals_cdvae_compute_cov_on_random_fingerprints():
+    rng = np.random.default_rng(5)
+    ref_s, gen_s = rng.random((80, 61)) * 0.08, rng.random((120, 61)) * 0.08
+    ref_c, gen_c = rng.normal(size=(80, 132)) * 0.5, rng.normal(size=(120, 132)) * 0.5
+    gen_s[::7] = np.nan
+    cov = GM.coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 8.0)
+    rec, prec = _cdvae_compute_cov(gen_s, gen_c, ref_s, ref_c, 0.2, 8.0, 120)
+    assert 0 < rec < 1 and 0 < prec < 1  # both outcomes occur
+    assert cov["cov_recall"] == pytest.approx(rec) and cov["cov_precision"] == pytest.approx(prec)
+    assert cov["cov_recall_joint"] <= cov["cov_recall"] and cov["cov_precision_joint"] <= cov["cov_precision"]
+
+
+def test_cdvae_composition_scaler_is_the_papers_constants():
+    """Spot values of CompScalerMeans / CompScalerStds (cdvae/common/constants.py at f857f59)."""
+    mean, std = GM.cdvae_composition_scaler()
+    assert mean.shape == std.shape == (132,)
+    assert mean[0] == 21.194441759304013 and std[0] == 16.35781741152948  # minimum Number
+    assert std[18] == pytest.approx(563.8004405882157)  # minimum MeltingT: the issue's 564 K
+    assert np.all(std > 0)
 
 
 def test_scaler_sets_unknown_composition_values_to_zero():
