@@ -634,3 +634,140 @@ def test_real_test_set_scored_against_itself_has_full_coverage(shared_data, data
     assert cov["cov_recall"] == 1.0 and cov["cov_precision"] == 1.0
     other = GM.coverage(sfp_b, z_b, sfp_a, z_a, *cut)
     assert other["cov_recall"] < 1.0
+
+
+# ------------------------------------------------------------------ CDVAE's definitions on real splits
+class _SplitReplay:
+    """A 'generator' that returns its training split once, in order (the CDVAE check below)."""
+
+    input_types = ("generation",)
+
+    def fit(self, structures):
+        self.s = list(structures)
+
+    def sample(self, n, seed):
+        assert n == len(self.s)
+        return [x.copy() for x in self.s]
+
+
+def _cdvae_struct_valid(s) -> bool:
+    """CDVAE's structure_validity (scripts/eval_utils.py at f857f59) + Crystal's volume test."""
+    dm = s.distance_matrix + np.eye(len(s)) * (0.5 + 10.0)
+    return bool(dm.min() >= 0.5 and s.volume >= 0.1)
+
+
+def _cdvae_elems_counts(s):
+    """Crystal.get_composition of scripts/compute_metrics.py: elements sorted by atomic number,
+    counts divided by their gcd."""
+    from collections import Counter
+
+    c = Counter(sp.Z for sp in s.species)
+    zs = sorted(c)
+    counts = np.array([c[z] for z in zs])
+    counts = counts // np.gcd.reduce(counts)
+    from pymatgen.core import Element
+
+    return tuple(Element.from_Z(z).symbol for z in zs), tuple(int(x) for x in counts)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.parametrize("dataset,task", [("perov_5", "gen_perov5_val"), ("carbon_24", "gen_carbon24_val")])
+def test_cdvae_metrics_on_every_row_of_the_real_splits(shared_data, dataset, task):
+    """The validation split as the generated set and the test split as the reference, every row
+    (Perov-5: 3,785 + 3,785; Carbon-24: 2,030 + 2,030): the job's COV-R, COV-P, validity and EMDs
+    equal an independent computation from CDVAE's definitions (scripts/eval_utils.py and
+    scripts/compute_metrics.py of github.com/txie-93/cdvae at f857f598d6f6cca5dc1ea0582d228f12dcc2c2ea):
+    validity from pymatgen's distance matrix and SMACT's neutral_ratios + pauling_test, EMDs from
+    scipy on pymatgen densities and species sets, coverage from scipy's cdist with separate minima
+    on matminer's Magpie fingerprints (every distinct composition) standardised with CDVAE's
+    CompScaler. The structure fingerprints are the job's (the one part not recomputed: matminer
+    needs ~0.5 s a crystal, an hour here); they are checked against matminer on 4 random rows of
+    each split, and on more crystals in test_crystalnn_fingerprint_equals_matminer_on_real_crystals.
+    Cost: the job's fingerprints of every crystal (a few minutes on 2 cores; the test cache is
+    per session)."""
+    smact = pytest.importorskip("smact")  # noqa: F841
+    stats = pytest.importorskip("scipy.stats")
+    from scipy.spatial.distance import cdist
+
+    mp = pytest.importorskip("matminer.featurizers.composition")
+    val_df = pd.read_csv(shared_data / "cdvae" / dataset / "val.csv")
+    test_df = pd.read_csv(shared_data / "cdvae" / dataset / "test.csv")
+    params = {"n_samples": len(val_df), "property_model": None, "n_match_samples": 20}
+    res = run_job(_spec(task, "test_generation:_SplitReplay", params))
+    assert res.status == "ok", res.traceback
+    m, pred = res.metrics, res.predictions
+    gen = pred[pred["kind"] == "generated"].reset_index(drop=True)
+    ref = pred[pred["kind"] == "reference"].reset_index(drop=True)
+    assert len(gen) == len(val_df) and len(ref) == len(test_df)  # every row
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        val = [Structure.from_str(c, fmt="cif") for c in val_df.cif]
+        test = [Structure.from_str(c, fmt="cif") for c in test_df.cif]
+    assert list(gen["formula"]) == [s.composition.reduced_formula for s in val]
+
+    # validity (Crystal.get_validity + get_fingerprints: invalid when the fingerprint fails)
+    sv = np.array([_cdvae_struct_valid(s) for s in val])
+    comp_cache: dict = {}
+    cv = []
+    for s in val:
+        key = _cdvae_elems_counts(s)
+        if key not in comp_cache:
+            comp_cache[key] = _cdvae_smact_validity(*key)
+        cv.append(comp_cache[key])
+    cv = np.array(cv)
+    fp_ok = np.array([np.all(np.isfinite(v)) for v in gen["struct_fp"]])
+    assert m["struct_validity"] == pytest.approx(sv.mean(), abs=0)
+    assert m["comp_validity"] == pytest.approx(cv.mean(), abs=0)
+    assert m["validity"] == pytest.approx((sv & cv & fp_ok).mean(), abs=0)
+
+    # EMDs over the job's 1,000 valid samples against every test crystal (GenEval)
+    picked = np.nonzero(gen["in_property_sample"].to_numpy(bool))[0]
+    assert len(picked) == 1000 and (sv & cv & fp_ok)[picked].all()
+    want_rho = stats.wasserstein_distance([val[i].density for i in picked], [t.density for t in test])
+    want_el = stats.wasserstein_distance([len(set(val[i].species)) for i in picked],
+                                         [len(set(t.species)) for t in test])
+    assert m["density_emd"] == pytest.approx(want_rho, rel=1e-9)
+    assert m["n_elements_emd"] == pytest.approx(want_el, rel=1e-9, abs=1e-12)
+
+    # coverage (compute_cov): matminer's Magpie fingerprints, CDVAE's CompScaler, separate minima
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = mp.ElementProperty.from_preset("magpie", impute_nan=False)
+        magpie: dict = {}
+        for s in val + test:
+            f = s.composition.reduced_formula
+            if f not in magpie:
+                magpie[f] = np.array(ep.featurize(s.composition), dtype=float)
+    means, stds = GM.cdvae_composition_scaler()
+
+    def comp_scaler(X):  # cdvae.common.data_utils.StandardScaler.transform, replace_nan_token=0
+        Z = (np.asarray(X, float) - means) / stds
+        return np.where(np.isnan(Z), 0.0, Z)
+
+    g_s = np.vstack(gen["struct_fp"].to_numpy())
+    r_s = np.vstack(ref["struct_fp"].to_numpy())
+    keep = np.all(np.isfinite(g_s), axis=1)  # filter_fps
+    g_c = comp_scaler([magpie[s.composition.reduced_formula] for s, k in zip(val, keep) if k])
+    r_c = comp_scaler([magpie[t.composition.reduced_formula] for t in test])
+    s_d, c_d = cdist(g_s[keep], r_s), cdist(g_c, r_c)
+    struc_cut, comp_cut = GM.COV_CUTOFFS[dataset]
+    want_rec = np.mean((s_d.min(axis=0) <= struc_cut) & (c_d.min(axis=0) <= comp_cut))
+    want_prec = np.sum((s_d.min(axis=1) <= struc_cut) & (c_d.min(axis=1) <= comp_cut)) / len(val)
+    assert m["cov_recall"] == pytest.approx(want_rec, abs=1e-12)
+    assert m["cov_precision"] == pytest.approx(want_prec, abs=1e-12)
+    assert m["cov_recall_joint"] <= m["cov_recall"] and m["cov_precision_joint"] <= m["cov_precision"]
+
+    # the job's structure fingerprints against matminer on a few random rows of each split
+    rng = np.random.default_rng(0)
+    bcc = GM.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
+    for structs, fps in ((val, g_s), (test, r_s)):
+        for i in rng.choice(len(structs), 4, replace=False):
+            want, _ = _matminer_fp(structs[i])
+            diff = np.abs(want.mean(axis=0) - fps[i])
+            diff[bcc] = 0
+            assert diff.max() < 1e-9, (dataset, i)
+    print(f"\n{dataset}: COV-R {m['cov_recall']:.4f} (joint {m['cov_recall_joint']:.4f}), COV-P {m['cov_precision']:.4f} "
+          f"(joint {m['cov_precision_joint']:.4f}), validity {m['validity']:.4f}, d_rho {m['density_emd']:.4f}, "
+          f"d_elem {m['n_elements_emd']:.4f}")

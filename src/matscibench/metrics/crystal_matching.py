@@ -285,6 +285,8 @@ def novel_flags(
     out = np.zeros(n, dtype=bool)
     todo = [i for i, s in enumerate(structures) if s is not None and keys[i] not in ref_set]
     out[todo] = True
+    if stats is not None:
+        stats.update(n_fit=0, n_reference_reduced=0)
     if not todo:
         return out
     red = list(reduced) if reduced is not None else [None] * n

@@ -128,11 +128,12 @@ class GenerationTask(Task):
     n_match_samples: generated crystals checked for uniqueness, novelty and stability; None (the
         default): all of them, so that a mode-collapsed generator cannot look unique; a number: a
         seeded subset (relaxations for stability are the expensive part).
-    match_fp_tol: ``StructureMatcher`` compares only crystals whose structure fingerprints lie
-        within this distance (None: no fingerprint screen); match_candidates: at most this many
-        comparisons per crystal, nearest fingerprint first (None: no cap). Buckets of (formula,
-        reduced sites) and a lattice test come first and lose no match
-        (``matscibench.metrics.crystal_matching``).
+    match_candidates: per crystal, at most this many ``StructureMatcher`` comparisons, with the
+        candidates nearest by structure fingerprint first (default 20; None: every candidate);
+        match_fp_tol: and only candidates within this fingerprint distance (default None: no
+        limit). Buckets of (formula, reduced sites) and a lattice test come first and lose no
+        match (``matscibench.metrics.crystal_matching``); the cap is what keeps 10,000 crystals of
+        one formula (Carbon-24) tractable.
     potential: ``"emt"`` (ASE's EMT), a registered potential model or an import path of an ASE
         calculator (``"none"``: no stability); enables stability and S.U.N.; hull_reference: ``"relax"`` (relax the training
         crystals with the potential) or a target column with their energies per atom (eV/atom)
@@ -168,8 +169,8 @@ class GenerationTask(Task):
         property_model_params: dict[str, Any] | None = None,
         property_target: str | None = None,
         n_match_samples: int | None = None,
-        match_candidates: int | None = None,
-        match_fp_tol: float | None = 1.5,
+        match_candidates: int | None = 20,
+        match_fp_tol: float | None = None,
         potential: str | None = None,
         hull_reference: str = "relax",
         stability_threshold: float = 0.1,
@@ -550,14 +551,20 @@ class GenerationTask(Task):
             with phase("match"):
                 subset = [generated[i] for i in match_ok]
                 sub_keys = [GM.structure_key(s) for s in subset]
-                reduced = GM.reduce_structures(subset, n_jobs=n_jobs)
+                first_of: dict[str, int] = {}
+                for k_, key_ in enumerate(sub_keys):
+                    first_of.setdefault(key_, k_)
+                distinct_pos = sorted(first_of.values())
+                red_distinct = dict(zip(distinct_pos, GM.reduce_structures([subset[k_] for k_ in distinct_pos],
+                                                                           n_jobs=n_jobs)))
+                reduced = [red_distinct[first_of[key_]] for key_ in sub_keys]
                 flags_u = GM.unique_flags(subset, sfp[match_ok], fp_tol=self.match_fp_tol,
                                           max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs,
                                           reduced=reduced, stats=match_stats["unique"])
                 formulas = {s.composition.reduced_formula for s in subset}
                 tr_rel = [j for j, s in enumerate(train) if s.composition.reduced_formula in formulas]
                 tr_fp = np.full((len(train), len(GM.CRYSTALNN_LABELS)), np.nan)
-                if tr_rel and self.match_fp_tol is not None:
+                if tr_rel:
                     tr_fp[tr_rel] = GM.fingerprints([train[j] for j in tr_rel], n_jobs=n_jobs, cache=cache)
                     n_fp += len(tr_rel)
                 flags_n = GM.novel_flags(subset, train, sfp[match_ok], tr_fp, fp_tol=self.match_fp_tol,
