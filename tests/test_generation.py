@@ -771,3 +771,96 @@ def test_cdvae_metrics_on_every_row_of_the_real_splits(shared_data, dataset, tas
     print(f"\n{dataset}: COV-R {m['cov_recall']:.4f} (joint {m['cov_recall_joint']:.4f}), COV-P {m['cov_precision']:.4f} "
           f"(joint {m['cov_precision_joint']:.4f}), validity {m['validity']:.4f}, d_rho {m['density_emd']:.4f}, "
           f"d_elem {m['n_elements_emd']:.4f}")
+
+
+# ------------------------------------------------------------------ matching: exact steps, all samples
+def _perturbed_copies(base, n, sigma, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        s = base[k % len(base)]
+        cart = s.cart_coords + rng.normal(scale=sigma, size=(len(s), 3))
+        lat = Lattice(s.lattice.matrix @ (np.eye(3) + rng.normal(scale=0.01, size=(3, 3))))
+        out.append(Structure(lat, s.species, cart, coords_are_cartesian=True))
+    return out
+
+
+def test_buckets_and_lattice_test_lose_no_match():
+    """Uniqueness with identical copies, buckets and the lattice test (no fingerprint screen)
+    equals comparing each crystal with every earlier distinct crystal through
+    StructureMatcher().fit with no filter at all; the set mixes matching copies, other cells of
+    the same formula (a 2x supercell of NaCl's primitive cell, a strained rock salt) and other
+    formulas."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    rocksalt = nacl()
+    base = [rocksalt, nacl(6.2), diamond(), Structure(Lattice.cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5] * 3])]
+    strained = rocksalt.copy()
+    strained.apply_strain([0.35, 0, 0])  # the lattice test must reject it, and so must the matcher
+    crystals = _perturbed_copies(base, 16, 0.05, 0) + [strained, rocksalt.get_primitive_structure() * (2, 1, 1),
+                                                     rocksalt.copy()]
+    stats: dict = {}
+    got = GM.unique_flags(crystals, stats=stats)
+    sm = StructureMatcher()
+    want, reps = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, s in enumerate(crystals):
+            dup = any(sm.fit(crystals[j], s) for j in reps)
+            want.append(not dup)
+            if not dup:
+                reps.append(i)
+    assert got.tolist() == want
+    assert 1 < sum(want) < len(crystals)  # duplicates and distinct crystals both occur
+    assert stats["n_fit"] < len(crystals) * (len(crystals) - 1) / 2  # the filters saved comparisons
+
+
+def test_a_mode_collapsed_generator_is_not_unique_over_all_samples():
+    """40 noisy copies (0.01 Å) of one crystal: 1 unique crystal in 40, whatever the cap."""
+    crystals = _perturbed_copies([nacl()], 40, 0.01, 3)
+    fp = GM.fingerprints(crystals, cache=False)
+    for cap in (None, 3):
+        flags = GM.unique_flags(crystals, fp, max_candidates=cap)
+        assert flags.sum() == 1 and flags[0]
+    novel = GM.novel_flags(crystals, [nacl(5.9)], fp, GM.fingerprints([nacl(5.9)], cache=False), max_candidates=3)
+    assert not novel.any()
+
+
+# ------------------------------------------------------------------ stability that cannot be computed
+def _cu3au():
+    return Structure(Lattice.cubic(3.75), ["Au", "Cu", "Cu", "Cu"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def test_stability_without_elemental_references_is_not_computed_with_the_reason(monkeypatch):
+    from ase.calculators.emt import EMT
+
+    task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    monkeypatch.setattr(task, "_calculator", lambda: EMT())
+    monkeypatch.setattr(task, "_elemental_energies", lambda: None)
+    gen = [_cu3au(), Structure(Lattice.cubic(3.8), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]])]
+    train = [_cu3au()]  # no unary crystal: no hull
+    targets = pd.DataFrame({"energy_per_atom": [0.0]})
+    task.hull_reference = "energy_per_atom"
+    valid = np.array([True, True])
+    e_hull, stable, note = task._stability(gen, valid, np.arange(2), [0, 1], train, targets)
+    assert np.isnan(e_hull).all() and np.isnan(stable).all()
+    assert note.startswith("not computed") and "Au, Cu" in note
+    # a potential that cannot be built
+    monkeypatch.setattr(task, "_calculator", lambda: (_ for _ in ()).throw(RuntimeError("no weights")))
+    _, stable, note = task._stability(gen, valid, np.arange(2), [0, 1], train, targets)
+    assert np.isnan(stable).all() and "could not be built" in note and "no weights" in note
+
+
+def test_score_leaves_stability_out_when_no_energy_was_computed(emt_jobs):
+    """The stored rows of a job with every energy above the hull NaN: no stable_fraction, no
+    sun_rate (not 0 %), the other metrics unchanged."""
+    res = emt_jobs["gen_replay"]
+    task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    pred = res.predictions.copy()
+    gen = pred["kind"] == "generated"
+    pred.loc[gen, "e_above_hull"] = np.nan
+    pred.loc[gen, "stable"] = np.nan
+    m = task.score(pred)
+    assert "stable_fraction" not in m and "sun_rate" not in m
+    assert m["uniqueness"] == res.metrics["uniqueness"]
+    assert res.info["stability"] == "computed"
