@@ -672,6 +672,7 @@ def _cdvae_elems_counts(s):
 
 @pytest.mark.slow
 @pytest.mark.realdata
+@pytest.mark.timeout(1800)  # a few minutes on a quiet 2-core machine; the limit leaves room for a loaded one
 @pytest.mark.parametrize("dataset,task", [("perov_5", "gen_perov5_val"), ("carbon_24", "gen_carbon24_val")])
 def test_cdvae_metrics_on_every_row_of_the_real_splits(shared_data, dataset, task):
     """The validation split as the generated set and the test split as the reference, every row
@@ -864,3 +865,26 @@ def test_score_leaves_stability_out_when_no_energy_was_computed(emt_jobs):
     assert "stable_fraction" not in m and "sun_rate" not in m
     assert m["uniqueness"] == res.metrics["uniqueness"]
     assert res.info["stability"] == "computed"
+
+
+def test_the_cdvae_comparison_in_the_docs_is_generated_from_the_stored_runs():
+    """docs/generation.md's comparison tables equal tools/make_cdvae_table.py's rendering of the
+    exported runs (docs/data/generation_cdvae_runs.json), and every row of ours says how it was
+    obtained; a changed number makes the page stale."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_cdvae_table", root / "tools" / "make_cdvae_table.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    records = json.loads(tool.EXPORT.read_text(encoding="utf-8"))
+    page = tool.PAGE.read_text(encoding="utf-8")
+    assert tool.update(page, tool.render(records)) == page, "run python tools/make_cdvae_table.py"
+    block = page.split(tool.BEGIN, 1)[1].split(tool.END, 1)[0]
+    ours = [ln for ln in block.splitlines() if "(ours)" in ln]
+    assert ours and all("samples ×" in ln and "→" in ln for ln in ours)
+    assert "| CDVAE (paper) |" in block
+    changed = [dict(r, metrics={**r["metrics"], "cov_recall": r["metrics"].get("cov_recall", 0) + 0.5}) for r in records]
+    assert tool.update(page, tool.render(changed)) != page

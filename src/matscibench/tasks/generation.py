@@ -511,16 +511,16 @@ class GenerationTask(Task):
                 cfp[ok_idx] = GM.composition_fingerprints(ok_structs)
                 ref_cfp = GM.composition_fingerprints(reference)
                 mean, std = self._scaler(train)
-            n_fp = len(ok_structs) + len(reference)
+                n_fp = len(ok_structs) + len(reference)
+                if rec_valid is not None:  # CDVAE's RecEval: a reconstruction without a fingerprint is invalid
+                    idx = [j for j, s in enumerate(recon) if s is not None]
+                    rec_fp = np.full((len(recon), len(GM.CRYSTALNN_LABELS)), np.nan)
+                    if idx:
+                        rec_fp[idx] = GM.fingerprints([recon[j] for j in idx], n_jobs=n_jobs, cache=cache)
+                    rec_valid = [bool(v) and bool(np.all(np.isfinite(rec_fp[j]))) for j, v in enumerate(rec_valid)]
+                    n_fp += len(idx)
             # CDVAE's validity: structure and composition valid, and the fingerprint computable
             valid = v_struct & v_comp & np.all(np.isfinite(sfp), axis=1)
-            if rec_valid is not None:
-                rec_ok = [s is not None for s in recon]
-                rec_fp = np.full((len(recon), len(GM.CRYSTALNN_LABELS)), np.nan)
-                idx = [j for j, okj in enumerate(rec_ok) if okj]
-                if idx:
-                    rec_fp[idx] = GM.fingerprints([recon[j] for j in idx], n_jobs=n_jobs, cache=cache)
-                rec_valid = [bool(v) and bool(np.all(np.isfinite(rec_fp[j]))) for j, v in enumerate(rec_valid)]
 
             # property statistics over a seeded sample of valid crystals (CDVAE: 1,000)
             valid_idx = np.nonzero(valid)[0]
