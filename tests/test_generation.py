@@ -38,8 +38,14 @@ def test_two_atoms_closer_than_half_an_angstrom_are_invalid():
 
 
 def test_periodic_images_and_tiny_cells_count():
-    # one atom whose own image is 0.4 Å away along a
-    assert not GM.structure_validity(Structure(Lattice.orthorhombic(0.4, 5, 5), ["Cu"], [[0, 0, 0]]))
+    # one atom whose own image is 0.4 Å away along a: CDVAE's distance matrix (pairs of different
+    # sites) does not see it, so the crystal is valid by its rule; own_images=True fails it
+    tiny = Structure(Lattice.orthorhombic(0.4, 5, 5), ["Cu"], [[0, 0, 0]])
+    assert GM.structure_validity(tiny)
+    assert not GM.structure_validity(tiny, own_images=True)
+    two = Structure(Lattice.orthorhombic(0.4, 5, 5), ["Cu", "Cu"], [[0, 0, 0], [0, 0.5, 0]])
+    dm = two.distance_matrix + np.eye(2) * 10.5  # CDVAE's structure_validity, written out
+    assert GM.structure_validity(two) == (dm.min() >= 0.5) == True  # noqa: E712
     # two atoms close only through the periodic boundary (0.2 Å across the cell face)
     s = Structure(Lattice.cubic(4.0), ["Cu", "Cu"], [[0.02, 0, 0], [0.97, 0, 0]])
     assert GM.min_distance(s.lattice.matrix, s.frac_coords) == pytest.approx(0.2)
@@ -124,19 +130,80 @@ def test_test_set_scored_against_itself_has_full_coverage():
     assert cov["amsd_recall"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_coverage_needs_both_fingerprints_of_one_pair_within_cutoffs():
-    ref_s = np.zeros((2, 61))
-    ref_s[1, 0] = 1.0
-    ref_c = np.zeros((2, 132))
-    ref_c[1, 0] = 10.0
-    # generated 0: structure near ref 0 but composition near ref 1 -> covers nothing
-    # generated 1: both near ref 1 (0.1 and 3.9 away) -> covers ref 1
-    # generated 2: no fingerprint (failed) -> counts in COV-P's denominator only
-    gen_s = np.array([np.zeros(61), ref_s[1] + np.r_[0.1, np.zeros(60)], np.full(61, np.nan)])
-    gen_c = np.array([ref_c[1], ref_c[1] + np.r_[3.9, np.zeros(131)], np.zeros(132)])
-    cov = GM.coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 4.0)
-    assert cov["cov_recall"] == 0.5
-    assert cov["cov_precision"] == pytest.approx(1 / 3)
+def _hand_case(shift: float = 0.1):
+    """Three reference and three generated crystals, by hand (first coordinate only; the others 0).
+
+    reference r0: structure 0, composition 0; r1: structure 1, composition 10; r2: structure 5,
+    composition 50 (far from everything).
+    generated g0: structure 0 (r0's), composition 10 (r1's): a structure of r0 with r1's
+    composition; g1: structure 1 + shift, composition 10 + 3.9 (near r1 in both); g2: no
+    structure fingerprint (a failed crystal).
+    """
+    def rows(xs, width):
+        out = np.zeros((len(xs), width))
+        out[:, 0] = xs
+        return out
+
+    ref_s, ref_c = rows([0.0, 1.0, 5.0], 61), rows([0.0, 10.0, 50.0], 132)
+    gen_s, gen_c = rows([0.0, 1.0 + shift, np.nan], 61), rows([10.0, 13.9, 0.0], 132)
+    gen_s[2] = np.nan
+    return gen_s, gen_c, ref_s, ref_c
+
+
+def test_coverage_takes_the_two_minima_separately_as_cdvae_does():
+    """Worked by hand with cut-offs 0.2 (structure) and 4.0 (composition).
+
+    CDVAE's rule (separate minima): r0's nearest structure is g0 (0.0 <= 0.2) and its nearest
+    composition is g0 (10 > 4) -> not covered; r1: nearest structure g1 (0.1), nearest composition
+    g0 (0.0) -> covered; r2: not covered. COV-R = 1/3. Precision: g0's nearest structure r0 (0.0)
+    and nearest composition r1 (0.0) -> counts although no single reference is near it in both;
+    g1: r1 (0.1) and r1 (3.9) -> counts; g2 failed: denominator only. COV-P = 2/3.
+    Joint rule (one pair within both): r1 only (through g1) -> 1/3; g1 only -> 1/3.
+    """
+    cov = GM.coverage(*_hand_case(), 0.2, 4.0)
+    assert cov["cov_recall"] == pytest.approx(1 / 3)
+    assert cov["cov_precision"] == pytest.approx(2 / 3)
+    assert cov["cov_recall_joint"] == pytest.approx(1 / 3)
+    assert cov["cov_precision_joint"] == pytest.approx(1 / 3)
+    assert cov["amsd_recall"] == pytest.approx((0.0 + 0.1 + 3.9) / 3)
+    # with g1 moved 0.3 away in structure, r1 keeps its near composition (g0) but loses the
+    # structure: both rules lose r1 and g1
+    far = GM.coverage(*_hand_case(shift=0.3), 0.2, 4.0)
+    assert far["cov_recall"] == 0.0 and far["cov_recall_joint"] == 0.0
+    assert far["cov_precision"] == pytest.approx(1 / 3) and far["cov_precision_joint"] == 0.0
+
+
+def _cdvae_compute_cov(gen_s, gen_c, ref_s, ref_c, struc_cutoff, comp_cutoff, n_gen):
+    """CDVAE's compute_cov (scripts/eval_utils.py at f857f59), written out with scipy's cdist:
+    failed generated rows dropped, separate minima, COV-P over all generated crystals."""
+    from scipy.spatial.distance import cdist
+
+    keep = np.all(np.isfinite(gen_s), axis=1)
+    s, c = cdist(gen_s[keep], ref_s), cdist(gen_c[keep], ref_c)
+    rec = np.mean((s.min(axis=0) <= struc_cutoff) & (c.min(axis=0) <= comp_cutoff))
+    prec = np.sum((s.min(axis=1) <= struc_cutoff) & (c.min(axis=1) <= comp_cutoff)) / n_gen
+    return rec, prec
+
+
+def test_coverage_equals_cdvae_compute_cov_on_random_fingerprints():
+    rng = np.random.default_rng(5)
+    ref_s, gen_s = rng.random((80, 61)) * 0.08, rng.random((120, 61)) * 0.08
+    ref_c, gen_c = rng.normal(size=(80, 132)) * 0.5, rng.normal(size=(120, 132)) * 0.5
+    gen_s[::7] = np.nan
+    cov = GM.coverage(gen_s, gen_c, ref_s, ref_c, 0.2, 8.0)
+    rec, prec = _cdvae_compute_cov(gen_s, gen_c, ref_s, ref_c, 0.2, 8.0, 120)
+    assert 0 < rec < 1 and 0 < prec < 1  # both outcomes occur
+    assert cov["cov_recall"] == pytest.approx(rec) and cov["cov_precision"] == pytest.approx(prec)
+    assert cov["cov_recall_joint"] <= cov["cov_recall"] and cov["cov_precision_joint"] <= cov["cov_precision"]
+
+
+def test_cdvae_composition_scaler_is_the_papers_constants():
+    """Spot values of CompScalerMeans / CompScalerStds (cdvae/common/constants.py at f857f59)."""
+    mean, std = GM.cdvae_composition_scaler()
+    assert mean.shape == std.shape == (132,)
+    assert mean[0] == 21.194441759304013 and std[0] == 16.35781741152948  # minimum Number
+    assert std[18] == pytest.approx(563.8004405882157)  # minimum MeltingT: the issue's 564 K
+    assert np.all(std > 0)
 
 
 def test_scaler_sets_unknown_composition_values_to_zero():
@@ -567,3 +634,257 @@ def test_real_test_set_scored_against_itself_has_full_coverage(shared_data, data
     assert cov["cov_recall"] == 1.0 and cov["cov_precision"] == 1.0
     other = GM.coverage(sfp_b, z_b, sfp_a, z_a, *cut)
     assert other["cov_recall"] < 1.0
+
+
+# ------------------------------------------------------------------ CDVAE's definitions on real splits
+class _SplitReplay:
+    """A 'generator' that returns its training split once, in order (the CDVAE check below)."""
+
+    input_types = ("generation",)
+
+    def fit(self, structures):
+        self.s = list(structures)
+
+    def sample(self, n, seed):
+        assert n == len(self.s)
+        return [x.copy() for x in self.s]
+
+
+def _cdvae_struct_valid(s) -> bool:
+    """CDVAE's structure_validity (scripts/eval_utils.py at f857f59) + Crystal's volume test."""
+    dm = s.distance_matrix + np.eye(len(s)) * (0.5 + 10.0)
+    return bool(dm.min() >= 0.5 and s.volume >= 0.1)
+
+
+def _cdvae_elems_counts(s):
+    """Crystal.get_composition of scripts/compute_metrics.py: elements sorted by atomic number,
+    counts divided by their gcd."""
+    from collections import Counter
+
+    c = Counter(sp.Z for sp in s.species)
+    zs = sorted(c)
+    counts = np.array([c[z] for z in zs])
+    counts = counts // np.gcd.reduce(counts)
+    from pymatgen.core import Element
+
+    return tuple(Element.from_Z(z).symbol for z in zs), tuple(int(x) for x in counts)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.timeout(1800)  # a few minutes on a quiet 2-core machine; the limit leaves room for a loaded one
+@pytest.mark.parametrize("dataset,task", [("perov_5", "gen_perov5_val"), ("carbon_24", "gen_carbon24_val")])
+def test_cdvae_metrics_on_every_row_of_the_real_splits(shared_data, dataset, task):
+    """The validation split as the generated set and the test split as the reference, every row
+    (Perov-5: 3,785 + 3,785; Carbon-24: 2,030 + 2,030): the job's COV-R, COV-P, validity and EMDs
+    equal an independent computation from CDVAE's definitions (scripts/eval_utils.py and
+    scripts/compute_metrics.py of github.com/txie-93/cdvae at f857f598d6f6cca5dc1ea0582d228f12dcc2c2ea):
+    validity from pymatgen's distance matrix and SMACT's neutral_ratios + pauling_test, EMDs from
+    scipy on pymatgen densities and species sets, coverage from scipy's cdist with separate minima
+    on matminer's Magpie fingerprints (every distinct composition) standardised with CDVAE's
+    CompScaler. The structure fingerprints are the job's (the one part not recomputed: matminer
+    needs ~0.5 s a crystal, an hour here); they are checked against matminer on 4 random rows of
+    each split, and on more crystals in test_crystalnn_fingerprint_equals_matminer_on_real_crystals.
+    Cost: the job's fingerprints of every crystal (a few minutes on 2 cores; the test cache is
+    per session)."""
+    smact = pytest.importorskip("smact")  # noqa: F841
+    stats = pytest.importorskip("scipy.stats")
+    from scipy.spatial.distance import cdist
+
+    mp = pytest.importorskip("matminer.featurizers.composition")
+    val_df = pd.read_csv(shared_data / "cdvae" / dataset / "val.csv")
+    test_df = pd.read_csv(shared_data / "cdvae" / dataset / "test.csv")
+    params = {"n_samples": len(val_df), "property_model": None, "n_match_samples": 20}
+    res = run_job(_spec(task, "test_generation:_SplitReplay", params))
+    assert res.status == "ok", res.traceback
+    m, pred = res.metrics, res.predictions
+    gen = pred[pred["kind"] == "generated"].reset_index(drop=True)
+    ref = pred[pred["kind"] == "reference"].reset_index(drop=True)
+    assert len(gen) == len(val_df) and len(ref) == len(test_df)  # every row
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        val = [Structure.from_str(c, fmt="cif") for c in val_df.cif]
+        test = [Structure.from_str(c, fmt="cif") for c in test_df.cif]
+    assert list(gen["formula"]) == [s.composition.reduced_formula for s in val]
+
+    # validity (Crystal.get_validity + get_fingerprints: invalid when the fingerprint fails)
+    sv = np.array([_cdvae_struct_valid(s) for s in val])
+    comp_cache: dict = {}
+    cv = []
+    for s in val:
+        key = _cdvae_elems_counts(s)
+        if key not in comp_cache:
+            comp_cache[key] = _cdvae_smact_validity(*key)
+        cv.append(comp_cache[key])
+    cv = np.array(cv)
+    fp_ok = np.array([np.all(np.isfinite(v)) for v in gen["struct_fp"]])
+    assert m["struct_validity"] == pytest.approx(sv.mean(), abs=0)
+    assert m["comp_validity"] == pytest.approx(cv.mean(), abs=0)
+    assert m["validity"] == pytest.approx((sv & cv & fp_ok).mean(), abs=0)
+
+    # EMDs over the job's 1,000 valid samples against every test crystal (GenEval)
+    picked = np.nonzero(gen["in_property_sample"].to_numpy(bool))[0]
+    assert len(picked) == 1000 and (sv & cv & fp_ok)[picked].all()
+    want_rho = stats.wasserstein_distance([val[i].density for i in picked], [t.density for t in test])
+    want_el = stats.wasserstein_distance([len(set(val[i].species)) for i in picked],
+                                         [len(set(t.species)) for t in test])
+    assert m["density_emd"] == pytest.approx(want_rho, rel=1e-9)
+    assert m["n_elements_emd"] == pytest.approx(want_el, rel=1e-9, abs=1e-12)
+
+    # coverage (compute_cov): matminer's Magpie fingerprints, CDVAE's CompScaler, separate minima
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = mp.ElementProperty.from_preset("magpie", impute_nan=False)
+        magpie: dict = {}
+        for s in val + test:
+            f = s.composition.reduced_formula
+            if f not in magpie:
+                magpie[f] = np.array(ep.featurize(s.composition), dtype=float)
+    means, stds = GM.cdvae_composition_scaler()
+
+    def comp_scaler(X):  # cdvae.common.data_utils.StandardScaler.transform, replace_nan_token=0
+        Z = (np.asarray(X, float) - means) / stds
+        return np.where(np.isnan(Z), 0.0, Z)
+
+    g_s = np.vstack(gen["struct_fp"].to_numpy())
+    r_s = np.vstack(ref["struct_fp"].to_numpy())
+    keep = np.all(np.isfinite(g_s), axis=1)  # filter_fps
+    g_c = comp_scaler([magpie[s.composition.reduced_formula] for s, k in zip(val, keep) if k])
+    r_c = comp_scaler([magpie[t.composition.reduced_formula] for t in test])
+    s_d, c_d = cdist(g_s[keep], r_s), cdist(g_c, r_c)
+    struc_cut, comp_cut = GM.COV_CUTOFFS[dataset]
+    want_rec = np.mean((s_d.min(axis=0) <= struc_cut) & (c_d.min(axis=0) <= comp_cut))
+    want_prec = np.sum((s_d.min(axis=1) <= struc_cut) & (c_d.min(axis=1) <= comp_cut)) / len(val)
+    assert m["cov_recall"] == pytest.approx(want_rec, abs=1e-12)
+    assert m["cov_precision"] == pytest.approx(want_prec, abs=1e-12)
+    assert m["cov_recall_joint"] <= m["cov_recall"] and m["cov_precision_joint"] <= m["cov_precision"]
+
+    # the job's structure fingerprints against matminer on a few random rows of each split
+    rng = np.random.default_rng(0)
+    bcc = GM.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
+    for structs, fps in ((val, g_s), (test, r_s)):
+        for i in rng.choice(len(structs), 4, replace=False):
+            want, _ = _matminer_fp(structs[i])
+            diff = np.abs(want.mean(axis=0) - fps[i])
+            diff[bcc] = 0
+            assert diff.max() < 1e-9, (dataset, i)
+    print(f"\n{dataset}: COV-R {m['cov_recall']:.4f} (joint {m['cov_recall_joint']:.4f}), COV-P {m['cov_precision']:.4f} "
+          f"(joint {m['cov_precision_joint']:.4f}), validity {m['validity']:.4f}, d_rho {m['density_emd']:.4f}, "
+          f"d_elem {m['n_elements_emd']:.4f}")
+
+
+# ------------------------------------------------------------------ matching: exact steps, all samples
+def _perturbed_copies(base, n, sigma, seed):
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        s = base[k % len(base)]
+        cart = s.cart_coords + rng.normal(scale=sigma, size=(len(s), 3))
+        lat = Lattice(s.lattice.matrix @ (np.eye(3) + rng.normal(scale=0.01, size=(3, 3))))
+        out.append(Structure(lat, s.species, cart, coords_are_cartesian=True))
+    return out
+
+
+def test_buckets_and_lattice_test_lose_no_match():
+    """Uniqueness with identical copies, buckets and the lattice test (no fingerprint screen)
+    equals comparing each crystal with every earlier distinct crystal through
+    StructureMatcher().fit with no filter at all; the set mixes matching copies, other cells of
+    the same formula (a 2x supercell of NaCl's primitive cell, a strained rock salt) and other
+    formulas."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    rocksalt = nacl()
+    base = [rocksalt, nacl(6.2), diamond(), Structure(Lattice.cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5] * 3])]
+    strained = rocksalt.copy()
+    strained.apply_strain([0.35, 0, 0])  # the lattice test must reject it, and so must the matcher
+    crystals = _perturbed_copies(base, 16, 0.05, 0) + [strained, rocksalt.get_primitive_structure() * (2, 1, 1),
+                                                     rocksalt.copy()]
+    stats: dict = {}
+    got = GM.unique_flags(crystals, stats=stats)
+    sm = StructureMatcher()
+    want, reps = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, s in enumerate(crystals):
+            dup = any(sm.fit(crystals[j], s) for j in reps)
+            want.append(not dup)
+            if not dup:
+                reps.append(i)
+    assert got.tolist() == want
+    assert 1 < sum(want) < len(crystals)  # duplicates and distinct crystals both occur
+    assert stats["n_fit"] < len(crystals) * (len(crystals) - 1) / 2  # the filters saved comparisons
+
+
+def test_a_mode_collapsed_generator_is_not_unique_over_all_samples():
+    """40 noisy copies (0.01 Å) of one crystal: 1 unique crystal in 40, whatever the cap."""
+    crystals = _perturbed_copies([nacl()], 40, 0.01, 3)
+    fp = GM.fingerprints(crystals, cache=False)
+    for cap in (None, 3):
+        flags = GM.unique_flags(crystals, fp, max_candidates=cap)
+        assert flags.sum() == 1 and flags[0]
+    novel = GM.novel_flags(crystals, [nacl(5.9)], fp, GM.fingerprints([nacl(5.9)], cache=False), max_candidates=3)
+    assert not novel.any()
+
+
+# ------------------------------------------------------------------ stability that cannot be computed
+def _cu3au():
+    return Structure(Lattice.cubic(3.75), ["Au", "Cu", "Cu", "Cu"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def test_stability_without_elemental_references_is_not_computed_with_the_reason(monkeypatch):
+    from ase.calculators.emt import EMT
+
+    task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    monkeypatch.setattr(task, "_calculator", lambda: EMT())
+    monkeypatch.setattr(task, "_elemental_energies", lambda: None)
+    gen = [_cu3au(), Structure(Lattice.cubic(3.8), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]])]
+    train = [_cu3au()]  # no unary crystal: no hull
+    targets = pd.DataFrame({"energy_per_atom": [0.0]})
+    task.hull_reference = "energy_per_atom"
+    valid = np.array([True, True])
+    e_hull, stable, note = task._stability(gen, valid, np.arange(2), [0, 1], train, targets)
+    assert np.isnan(e_hull).all() and np.isnan(stable).all()
+    assert note.startswith("not computed") and "Au, Cu" in note
+    # a potential that cannot be built
+    monkeypatch.setattr(task, "_calculator", lambda: (_ for _ in ()).throw(RuntimeError("no weights")))
+    _, stable, note = task._stability(gen, valid, np.arange(2), [0, 1], train, targets)
+    assert np.isnan(stable).all() and "could not be built" in note and "no weights" in note
+
+
+def test_score_leaves_stability_out_when_no_energy_was_computed(emt_jobs):
+    """The stored rows of a job with every energy above the hull NaN: no stable_fraction, no
+    sun_rate (not 0 %), the other metrics unchanged."""
+    res = emt_jobs["gen_replay"]
+    task = get_task("gen_emt_alloys", **EMT_PARAMS)
+    pred = res.predictions.copy()
+    gen = pred["kind"] == "generated"
+    pred.loc[gen, "e_above_hull"] = np.nan
+    pred.loc[gen, "stable"] = np.nan
+    m = task.score(pred)
+    assert "stable_fraction" not in m and "sun_rate" not in m
+    assert m["uniqueness"] == res.metrics["uniqueness"]
+    assert res.info["stability"] == "computed"
+
+
+def test_the_cdvae_comparison_in_the_docs_is_generated_from_the_stored_runs():
+    """docs/generation.md's comparison tables equal tools/make_cdvae_table.py's rendering of the
+    exported runs (docs/data/generation_cdvae_runs.json), and every row of ours says how it was
+    obtained; a changed number makes the page stale."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("make_cdvae_table", root / "tools" / "make_cdvae_table.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    records = json.loads(tool.EXPORT.read_text(encoding="utf-8"))
+    page = tool.PAGE.read_text(encoding="utf-8")
+    assert tool.update(page, tool.render(records)) == page, "run python tools/make_cdvae_table.py"
+    block = page.split(tool.BEGIN, 1)[1].split(tool.END, 1)[0]
+    ours = [ln for ln in block.splitlines() if "(ours)" in ln]
+    assert ours and all("samples ×" in ln and "→" in ln for ln in ours)
+    assert "| CDVAE (paper) |" in block
+    changed = [dict(r, metrics={**r["metrics"], "cov_recall": r["metrics"].get("cov_recall", 0) + 0.5}) for r in records]
+    assert tool.update(page, tool.render(changed)) != page

@@ -75,6 +75,8 @@ _BASE_METRICS = (
     "comp_validity",
     "density_emd",
     "n_elements_emd",
+    "cov_recall_joint",
+    "cov_precision_joint",
 )
 
 
@@ -123,11 +125,15 @@ class GenerationTask(Task):
     property_model, property_model_params: a registered property model (e.g. ``"sitestats_gbm"``)
         fitted on the training set's ``property_target`` to predict the property of generated
         and test crystals for ``property_emd``; None (``"none"`` in a suite file): no property EMD.
-    n_match_samples: generated crystals (a seeded subset) checked for uniqueness, novelty and
-        stability (StructureMatcher and relaxations are the expensive part); None: all.
-    match_candidates: per crystal, at most this many same-formula crystals (nearest by structure
-        fingerprint) are compared with ``StructureMatcher``; match_fp_tol: and only those within
-        this fingerprint distance.
+    n_match_samples: generated crystals checked for uniqueness, novelty and stability; None (the
+        default): all of them, so that a mode-collapsed generator cannot look unique; a number: a
+        seeded subset (relaxations for stability are the expensive part).
+    match_candidates: per crystal, at most this many ``StructureMatcher`` comparisons, with the
+        candidates nearest by structure fingerprint first (default 20; None: every candidate);
+        match_fp_tol: and only candidates within this fingerprint distance (default None: no
+        limit). Buckets of (formula, reduced sites) and a lattice test come first and lose no
+        match (``matscibench.metrics.crystal_matching``); the cap is what keeps 10,000 crystals of
+        one formula (Carbon-24) tractable.
     potential: ``"emt"`` (ASE's EMT), a registered potential model or an import path of an ASE
         calculator (``"none"``: no stability); enables stability and S.U.N.; hull_reference: ``"relax"`` (relax the training
         crystals with the potential) or a target column with their energies per atom (eV/atom)
@@ -137,12 +143,11 @@ class GenerationTask(Task):
     n_reconstruct: test crystals given to ``reconstruct`` (None: the whole reference).
     fingerprint_cache: keep structure fingerprints in the cache folder (keyed by structure).
     composition_scaler: how composition fingerprints are standardised before distances:
-        ``"train"`` (mean and standard deviation of the training set's Magpie features) or the
-        path of a ``.npz`` / ``.json`` file with 132-long ``mean`` and ``std`` (e.g. the fixed
-        statistics CDVAE's script uses, ``CompScalerMeans``/``CompScalerStds`` in its
-        ``cdvae/common/constants.py``). The coverage cut-offs were tuned by CDVAE on its own
-        statistics: with the training set's, Perov-5 compositions look further apart (replaying
-        the validation split covers 58 % of the test split instead of 81 %).
+        ``"cdvae"`` (default: CDVAE's fixed means and standard deviations, ``CompScalerMeans`` /
+        ``CompScalerStds`` of its ``cdvae/common/constants.py``, shipped with the package:
+        ``GM.cdvae_composition_scaler``), ``"train"`` (mean and standard deviation of the training
+        set's Magpie features; not CDVAE's: its cut-offs were set on CDVAE's statistics) or the
+        path of a ``.npz`` / ``.json`` file with 132-long ``mean`` and ``std``.
     """
 
     family = "generation"
@@ -163,9 +168,9 @@ class GenerationTask(Task):
         property_model: str | None = None,
         property_model_params: dict[str, Any] | None = None,
         property_target: str | None = None,
-        n_match_samples: int | None = 1000,
-        match_candidates: int = 5,
-        match_fp_tol: float = 1.5,
+        n_match_samples: int | None = None,
+        match_candidates: int | None = 20,
+        match_fp_tol: float | None = None,
         potential: str | None = None,
         hull_reference: str = "relax",
         stability_threshold: float = 0.1,
@@ -173,7 +178,7 @@ class GenerationTask(Task):
         relax_steps: int = 200,
         n_reconstruct: int | None = None,
         fingerprint_cache: bool = True,
-        composition_scaler: str = "train",
+        composition_scaler: str = "cdvae",
         split_seed: int = 0,
         description: str = "",
         citation: str = "",
@@ -198,8 +203,8 @@ class GenerationTask(Task):
         self.property_model_params = dict(property_model_params or {})
         self.property_target = property_target or GENERATION_DATASETS[dataset]["target"]
         self.n_match_samples = n_match_samples
-        self.match_candidates = int(match_candidates)
-        self.match_fp_tol = float(match_fp_tol)
+        self.match_candidates = None if match_candidates is None else int(match_candidates)
+        self.match_fp_tol = None if match_fp_tol is None else float(match_fp_tol)
         self.potential = potential
         self.hull_reference = hull_reference
         self.stability_threshold = float(stability_threshold)
@@ -316,7 +321,8 @@ class GenerationTask(Task):
             _stack(ref["struct_fp"], n_s), GM.scale_compositions(_stack(ref["comp_fp"], n_c), mean, std),
             self.struct_cutoff, self.comp_cutoff, n_generated=n,
         )
-        out["cov_recall"], out["cov_precision"] = cov["cov_recall"], cov["cov_precision"]
+        for key in ("cov_recall", "cov_precision", "cov_recall_joint", "cov_precision_joint"):
+            out[key] = cov[key]
         sample = gen[gen["in_property_sample"].to_numpy(dtype=bool)]
         if len(sample):
             out["density_emd"] = GM.wasserstein_1d(sample["density"], ref["density"])
@@ -332,7 +338,10 @@ class GenerationTask(Task):
             out["uniqueness"] = float(u.mean())
             out["novelty"] = float(nv.mean())
             out["un_rate"] = float((u & nv).mean())
-            if "stable_fraction" in self.metrics:
+            # stability: only when at least one energy above the hull could be computed (a check that
+            # could not run is "not computed", never 0 % stable; the job's info says why)
+            eh = checked["e_above_hull"].to_numpy(float) if "e_above_hull" in checked else np.zeros(0)
+            if "stable_fraction" in self.metrics and np.isfinite(eh).any():
                 st = checked["stable"].to_numpy(float) > 0.5
                 ok = checked["valid"].to_numpy(dtype=bool)
                 out["stable_fraction"] = float(st.mean())
@@ -375,6 +384,8 @@ class GenerationTask(Task):
         return dict(chemical_potentials())
 
     def _scaler(self, train) -> tuple[np.ndarray, np.ndarray]:
+        if self.composition_scaler == "cdvae":
+            return GM.cdvae_composition_scaler()
         if self.composition_scaler == "train":
             return GM.fit_scaler(GM.composition_fingerprints(train))
         import json
@@ -382,7 +393,7 @@ class GenerationTask(Task):
 
         path = Path(self.composition_scaler).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"composition_scaler file {path} does not exist (or use 'train')")
+            raise FileNotFoundError(f"composition_scaler file {path} does not exist (or use 'cdvae' or 'train')")
         if path.suffix == ".npz":
             data = np.load(path)
             mean, std = np.asarray(data["mean"], float), np.asarray(data["std"], float)
@@ -392,6 +403,47 @@ class GenerationTask(Task):
         if mean.shape != (132,) or std.shape != (132,):
             raise ValueError(f"{path}: mean and std must have 132 values (Magpie features), got {mean.shape}, {std.shape}")
         return mean, np.where(std > 0, std, 1.0)
+
+    def _stability(self, generated, valid, match_idx, match_ok, train, train_targets):
+        """(energy above hull per crystal, stable flag per crystal, None or the reason why no
+        energy above the hull could be computed). Only valid crystals are relaxed; a crystal whose
+        relaxation or hull energy fails has NaN and counts as not stable; when none has an energy,
+        the flags stay NaN so that ``score`` reports no stability at all."""
+        n = len(generated)
+        e_hull = np.full(n, np.nan)
+        stable = np.full(n, np.nan)
+        todo = [i for i in match_ok if valid[i]]
+        if not todo:
+            return e_hull, stable, "not computed: no valid generated crystal to relax"
+        try:
+            calc = self._calculator()
+        except Exception as exc:  # a potential that cannot be built
+            return e_hull, stable, f"not computed: potential {self.potential!r} could not be built ({exc!r})"
+        e_gen, _ = GM.relax_energies([generated[i] for i in todo], calc, self.relax_fmax, self.relax_steps)
+        if not np.isfinite(e_gen).any():
+            return e_hull, stable, f"not computed: the relaxation with {self.potential!r} failed for every crystal"
+        if self.hull_reference == "relax":
+            e_ref, _ = GM.relax_energies(train, calc, self.relax_fmax, self.relax_steps)
+        else:
+            e_ref = train_targets[self.hull_reference].to_numpy(dtype=float)
+        elemental = self._elemental_energies()
+        eh = GM.energies_above_hull([generated[i].composition for i in todo], e_gen, [s.composition for s in train],
+                                    e_ref, elemental_energies=elemental)
+        if not np.isfinite(eh).any():
+            elements = sorted({el.symbol for i in todo for el in generated[i].composition.elements})
+            unary = sorted({s.composition.elements[0].symbol for s, e in zip(train, e_ref)
+                            if len(s.composition.elements) == 1 and np.isfinite(e)} | set(elemental or {}))
+            missing = [el for el in elements if el not in unary]
+            why = (f"no elemental reference (a unary training crystal or an elemental energy) for {', '.join(missing)}"
+                   if missing else "no training energies on the hull")
+            return e_hull, stable, f"not computed: {why}; the convex hull is undefined"
+        e_hull[todo] = eh
+        stable[match_idx] = 0.0
+        stable[todo] = (np.nan_to_num(eh, nan=np.inf) <= self.stability_threshold).astype(float)
+        n_nan = int(np.count_nonzero(~np.isfinite(eh)))
+        note = None if n_nan == 0 else (f"computed; {n_nan} of {len(todo)} valid crystals have no energy above the "
+                                        "hull (relaxation failed or an element off the hull) and count as not stable")
+        return e_hull, stable, note
 
     def _property_predictions(self, train, y, items, seed):
         from matscibench.models.base import set_seed
@@ -446,7 +498,6 @@ class GenerationTask(Task):
                 for i in ok_idx:
                     v_struct[i] = GM.structure_validity(generated[i])
                     v_comp[i] = GM.composition_validity(generated[i])
-                valid = v_struct & v_comp
                 rec_valid = None
                 if recon is not None:
                     rec_valid = [s is not None and GM.structure_validity(s) and GM.composition_validity(s) for s in recon]
@@ -460,7 +511,16 @@ class GenerationTask(Task):
                 cfp[ok_idx] = GM.composition_fingerprints(ok_structs)
                 ref_cfp = GM.composition_fingerprints(reference)
                 mean, std = self._scaler(train)
-            n_fp = len(ok_structs) + len(reference)
+                n_fp = len(ok_structs) + len(reference)
+                if rec_valid is not None:  # CDVAE's RecEval: a reconstruction without a fingerprint is invalid
+                    idx = [j for j, s in enumerate(recon) if s is not None]
+                    rec_fp = np.full((len(recon), len(GM.CRYSTALNN_LABELS)), np.nan)
+                    if idx:
+                        rec_fp[idx] = GM.fingerprints([recon[j] for j in idx], n_jobs=n_jobs, cache=cache)
+                    rec_valid = [bool(v) and bool(np.all(np.isfinite(rec_fp[j]))) for j, v in enumerate(rec_valid)]
+                    n_fp += len(idx)
+            # CDVAE's validity: structure and composition valid, and the fingerprint computable
+            valid = v_struct & v_comp & np.all(np.isfinite(sfp), axis=1)
 
             # property statistics over a seeded sample of valid crystals (CDVAE: 1,000)
             valid_idx = np.nonzero(valid)[0]
@@ -479,7 +539,7 @@ class GenerationTask(Task):
                     prop_gen[prop_idx] = p_gen
                     prop_ref[:] = p_ref
 
-            # uniqueness, novelty (and stability) on a seeded subset
+            # uniqueness, novelty (and stability): every generated crystal unless n_match_samples says otherwise
             if self.n_match_samples is None or self.n_match_samples >= n:
                 match_idx = np.arange(n)
             else:
@@ -487,41 +547,40 @@ class GenerationTask(Task):
             match_ok = [i for i in match_idx if generated[i] is not None]
             unique = np.full(n, np.nan)
             novel = np.full(n, np.nan)
+            match_stats: dict[str, dict[str, int]] = {"unique": {}, "novel": {}}
             with phase("match"):
                 subset = [generated[i] for i in match_ok]
                 sub_keys = [GM.structure_key(s) for s in subset]
+                first_of: dict[str, int] = {}
+                for k_, key_ in enumerate(sub_keys):
+                    first_of.setdefault(key_, k_)
+                distinct_pos = sorted(first_of.values())
+                red_distinct = dict(zip(distinct_pos, GM.reduce_structures([subset[k_] for k_ in distinct_pos],
+                                                                           n_jobs=n_jobs)))
+                reduced = [red_distinct[first_of[key_]] for key_ in sub_keys]
                 flags_u = GM.unique_flags(subset, sfp[match_ok], fp_tol=self.match_fp_tol,
-                                          max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs)
+                                          max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs,
+                                          reduced=reduced, stats=match_stats["unique"])
                 formulas = {s.composition.reduced_formula for s in subset}
                 tr_rel = [j for j, s in enumerate(train) if s.composition.reduced_formula in formulas]
                 tr_fp = np.full((len(train), len(GM.CRYSTALNN_LABELS)), np.nan)
                 if tr_rel:
                     tr_fp[tr_rel] = GM.fingerprints([train[j] for j in tr_rel], n_jobs=n_jobs, cache=cache)
+                    n_fp += len(tr_rel)
                 flags_n = GM.novel_flags(subset, train, sfp[match_ok], tr_fp, fp_tol=self.match_fp_tol,
-                                         max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs)
+                                         max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs,
+                                         reduced=reduced, stats=match_stats["novel"])
                 unique[match_idx] = 0.0
                 novel[match_idx] = 0.0
                 unique[match_ok] = flags_u.astype(float)
                 novel[match_ok] = flags_n.astype(float)
-                n_fp += len(tr_rel)
             e_hull = np.full(n, np.nan)
             stable = np.full(n, np.nan)
+            stability_note = None
             if self.potential:
                 with phase("stability"):
-                    calc = self._calculator()
-                    todo = [i for i in match_ok if valid[i]]
-                    e_gen, _ = GM.relax_energies([generated[i] for i in todo], calc, self.relax_fmax, self.relax_steps)
-                    if self.hull_reference == "relax":
-                        e_ref, _ = GM.relax_energies(train, calc, self.relax_fmax, self.relax_steps)
-                    else:
-                        e_ref = train_targets[self.hull_reference].to_numpy(dtype=float)
-                    eh = GM.energies_above_hull(
-                        [generated[i].composition for i in todo], e_gen, [s.composition for s in train], e_ref,
-                        elemental_energies=self._elemental_energies(),
-                    )
-                    e_hull[todo] = eh
-                    stable[match_idx] = 0.0
-                    stable[todo] = (np.nan_to_num(eh, nan=np.inf) <= self.stability_threshold).astype(float)
+                    e_hull, stable, stability_note = self._stability(generated, valid, match_idx, match_ok, train,
+                                                                     train_targets)
 
             rms = None
             if recon is not None:
@@ -561,12 +620,17 @@ class GenerationTask(Task):
             "test_split": "half B" if self.dataset == "emt_alloys" else self.test_split,
             "unit": self.unit,
             "coverage_cutoffs": [self.struct_cutoff, self.comp_cutoff],
-            "composition_scaler": ("fitted on the training set (mean, std per Magpie feature)"
-                                   if self.composition_scaler == "train" else str(self.composition_scaler)),
+            "composition_scaler": {"train": "fitted on the training set (mean, std per Magpie feature)",
+                                   "cdvae": "CDVAE's fixed CompScalerMeans/CompScalerStds (cdvae/common/constants.py)"}
+            .get(self.composition_scaler, str(self.composition_scaler)),
             "property_model": self.property_model,
             "potential": self.potential,
             "reconstruct": recon is not None,
+            "n_structure_matcher_calls": {k: int(v.get("n_fit", 0)) for k, v in match_stats.items()},
+            "match_fp_tol": self.match_fp_tol,
         }
+        if self.potential:
+            info["stability"] = stability_note or "computed"
         return TaskOutput(metrics=metrics, predictions=preds, info=info, costs=costs)
 
     def _frame(self, generated, v_struct, v_comp, valid, sfp, cfp, in_prop, prop_gen, unique, novel, e_hull,
