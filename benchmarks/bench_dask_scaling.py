@@ -109,7 +109,7 @@ def main() -> None:
     si = system_info()
     print(f"machine: {si['cpu_model']}, {si['cpu_logical_cores']} logical cores ({os.cpu_count()} usable)")
     suite = cpu_suite(args.jobs, args.work, args.n_structures)
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import get_task
 
     get_task("emt_formation_energy", dataset_params={"n_structures": args.n_structures}).prepare()
     print(f"1. {args.jobs} CPU-bound jobs ({args.work} 256x256 matrix products each, 1 thread):")

@@ -55,11 +55,11 @@ def meter_overhead(repeats: int) -> None:
 
 
 def job_overhead(repeats: int, n_structures: int) -> None:
-    from matscibench.models.registry import build_model
+    from matscibench.families.registry import build_model
     from matscibench.run.executor import JobProcessExecutor
     from matscibench.run.job import run_job
-    from matscibench.run.spec import JobSpec, ModelRef, TaskRef
-    from matscibench.tasks.registry import get_task
+    from matscibench.spec import JobSpec, ModelRef, TaskRef
+    from matscibench.families.registry import get_task
 
     params = {"dataset_params": {"n_structures": n_structures}}
     task = get_task("emt_formation_energy", **params)

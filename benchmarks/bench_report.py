@@ -25,7 +25,7 @@ import pandas as pd
 def fill_store(root: Path, n_tasks: int, n_models: int, n_folds: int, rows: int, seed: int = 0) -> tuple[str, int]:
     from matscibench.cost.sysinfo import system_info
     from matscibench.run.driver import record_result
-    from matscibench.run.spec import JobResult
+    from matscibench.spec import JobResult
     from matscibench.store import Store
 
     rng = np.random.default_rng(seed)

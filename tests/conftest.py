@@ -38,7 +38,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def small_emt():
     """The small EMT dataset spec, prepared (generated and cached) once per session."""
-    from matscibench.data.registry import get_dataset
+    from matscibench.families.registry import get_dataset
 
     spec = get_dataset("emt_alloys", **SMALL_EMT)
     spec.prepare()

@@ -66,7 +66,7 @@ class DFTLookup(Calculator):
         from pymatgen.io.ase import AseAtomsAdaptor
 
         from matscibench.metrics.potential import EV_PER_A3_IN_GPA
-        from matscibench.tasks.registry import get_task
+        from matscibench.families.registry import get_task
 
         t = get_task(task, n_cells=n_cells)
         ds = t.spec.load()

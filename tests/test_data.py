@@ -9,7 +9,7 @@ import pytest
 
 from matscibench.data.cache import fetch_file, sha256_file, verify_file
 from matscibench.data.cdvae import CdvaeSpec
-from matscibench.data.registry import get_dataset, list_datasets
+from matscibench.families.registry import get_dataset, list_datasets
 from matscibench.data.splits import MATBENCH_SEED, kfold_indices, split_hash
 from matscibench.errors import ChecksumError, DatasetError, DatasetNotAvailable, RegistryError
 

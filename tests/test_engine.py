@@ -12,10 +12,10 @@ from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score
 from conftest import SMALL_EMT
 from matscibench.run.driver import plan_suite, run_suite
 from matscibench.run.job import run_job
-from matscibench.run.spec import JobSpec, ModelRef, TaskRef
+from matscibench.spec import JobSpec, ModelRef, TaskRef
 from matscibench.store import Store
 from matscibench.suite import Suite
-from matscibench.tasks.registry import get_task
+from matscibench.families.registry import get_task
 
 TASK_PARAMS = {"dataset_params": SMALL_EMT}
 
@@ -256,7 +256,7 @@ def test_jobs_record_how_many_ran_at_once(tmp_path, small_emt):
 
 @pytest.mark.parametrize("name", ["quick", "full"])
 def test_builtin_suites_name_real_tasks_and_models(name):
-    from matscibench.models.registry import build_model
+    from matscibench.families.registry import build_model
     from matscibench.suite import load_suite
 
     suite = load_suite(name)

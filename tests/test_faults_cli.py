@@ -302,7 +302,7 @@ def test_checksum_is_of_the_content_as_read(tmp_path, small_emt, monkeypatch):
     import pyarrow.parquet as pq
 
     from matscibench.data.base import table_content_sha256
-    from matscibench.data.registry import get_dataset
+    from matscibench.families.registry import get_dataset
 
     before = small_emt.checksum()
     cache, path = _private_cache(tmp_path, small_emt)
@@ -384,7 +384,7 @@ def pg():
 
 
 def test_postgres_refused_value_is_not_retried_and_leaves_no_claim(pg):
-    from matscibench.run.spec import JobResult
+    from matscibench.spec import JobResult
     from matscibench.store import Store
 
     st = Store(pg.url, reconnect_timeout_s=120)

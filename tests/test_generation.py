@@ -14,8 +14,8 @@ from pymatgen.core import Composition, Lattice, Structure
 from conftest import SMALL_EMT
 from matscibench.metrics import generation as GM
 from matscibench.run.job import run_job
-from matscibench.run.spec import JobSpec, ModelRef, TaskRef
-from matscibench.tasks.registry import get_task
+from matscibench.spec import JobSpec, ModelRef, TaskRef
+from matscibench.families.registry import get_task
 
 EMT_PARAMS = {"dataset_params": SMALL_EMT, "n_samples": 40, "property_model": None}
 
@@ -343,7 +343,7 @@ def training_structures():
 
 @pytest.mark.parametrize("name", ["gen_replay", "gen_perturb", "gen_substitute", "gen_pyxtal"])
 def test_baselines_follow_the_contract(name, training_structures):
-    from matscibench.models.registry import build_model
+    from matscibench.families.registry import build_model
 
     if name == "gen_pyxtal":
         pytest.importorskip("pyxtal")

@@ -22,8 +22,8 @@ from sklearn.dummy import DummyClassifier
 from matscibench import metrics as M
 from matscibench.data.matbench_published import MATBENCH_METRIC_NAMES, MATBENCH_PUBLISHED
 from matscibench.models.base import set_seed
-from matscibench.models.registry import build_model
-from matscibench.tasks.registry import get_task
+from matscibench.families.registry import build_model
+from matscibench.families.registry import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -227,7 +227,7 @@ def test_rf_scm_magpie_steels_matches_published_per_fold(shared_data):
 
 def test_composition_task_reports_no_atom_throughput(shared_data):
     from matscibench.run.job import run_job
-    from matscibench.run.spec import JobSpec, ModelRef, TaskRef
+    from matscibench.spec import JobSpec, ModelRef, TaskRef
 
     t = get_task("matbench_steels")
     spec = JobSpec(run_id="t", task=TaskRef("matbench_steels", {}), model=ModelRef("dummy_stratified", "dummy_stratified", {}),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from matscibench.models.base import EpochCallback, check_predictions, fit_with_callback
-from matscibench.models.registry import build_model, get_model_entry, list_models
+from matscibench.families.registry import build_model, get_model_entry, list_models
 from matscibench.errors import ModelOutputError, RegistryError
 
 
@@ -18,7 +18,7 @@ def data(small_emt):
     return X, y, ds.targets["is_stable"].to_numpy()[:80].astype(bool)
 
 
-PROPERTY_MODELS = [n for n, e in list_models().items() if e.family == "property"]
+PROPERTY_MODELS = [n for n, e in list_models().items() if e.family == "properties"]
 
 
 @pytest.mark.parametrize("name", PROPERTY_MODELS)

@@ -184,7 +184,7 @@ def test_qm9_loader_values_and_units_match_the_db(shared_data, qm9_archive):
 
 @pytest.mark.realdata
 def test_qm9_task_reports_mev_and_uses_the_random_split(shared_data, qm9_archive):
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import get_task
 
     params = {"dataset_params": {"archive": str(qm9_archive), "exclude_uncharacterized": False}}
     task = get_task("qm9_gap", **params)
@@ -243,7 +243,7 @@ def test_qm9_atomization_energies_hand_worked_and_against_pyg():
 
 def test_qm9_tasks_score_atomization_energies_and_dimenets_12_targets():
     from matscibench.data.molecule_data import DIMENET_TARGETS
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import get_task
 
     params = {"dataset_params": {"archive": "/nonexistent/qm9.tar.bz2"}}
     for t in ("u0", "u", "h", "g"):
@@ -258,7 +258,7 @@ def test_qm9_tasks_score_atomization_energies_and_dimenets_12_targets():
 @pytest.mark.realdata
 def test_qm9_task_uses_the_atomization_energy_and_the_validation_set(shared_data, qm9_archive):
     from matscibench.tasks.molecule import random_split
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import get_task
 
     params = {"dataset_params": {"archive": str(qm9_archive), "exclude_uncharacterized": False}}
     task = get_task("qm9_u0", **params)

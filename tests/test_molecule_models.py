@@ -9,8 +9,8 @@ import pytest
 from matscibench.metrics import METRICS
 from matscibench.metrics import molecule as MM
 from matscibench.run.job import run_job
-from matscibench.run.spec import JobSpec, ModelRef, TaskRef
-from matscibench.tasks.registry import get_task
+from matscibench.spec import JobSpec, ModelRef, TaskRef
+from matscibench.families.registry import get_task
 
 SMALL = {"dataset_params": {"n_molecules": 40, "seed": 0}, "n_folds": 3}
 
@@ -168,7 +168,7 @@ def test_schnet_and_dimenetpp_match_pyg_forward_on_the_same_graph(monkeypatch):
 # ------------------------------------------------------------------------------- jobs
 @pytest.fixture(scope="session")
 def small_molecules():
-    from matscibench.data.registry import get_dataset
+    from matscibench.families.registry import get_dataset
 
     spec = get_dataset("xtb_molecules", **SMALL["dataset_params"])
     spec.prepare()
@@ -285,7 +285,7 @@ def test_random_split_hands_its_validation_set_to_fit(small_molecules):
     ``validation_data`` (never the test molecules), in single- and multi-target tasks, and the
     per-epoch values that time to target reads are scored on them."""
     from matscibench.cost.meters import JobMeter
-    from matscibench.tasks.base import JobContext
+    from matscibench.families.base import JobContext
     from matscibench.tasks.molecule import MoleculeTask, MultiTargetMoleculeTask, random_split
 
     kw = {"dataset_params": SMALL["dataset_params"], "split": "random", "split_sizes": (20, 8)}

@@ -15,12 +15,12 @@ from matscibench.data.phonon_data import (
     git_blob_sha1,
     parse_atoms_literal,
 )
-from matscibench.data.registry import get_dataset
+from matscibench.families.registry import get_dataset
 from matscibench.errors import ChecksumError, DatasetError
 from matscibench.metrics import phonon as PHM
 from matscibench.run.job import run_job
-from matscibench.run.spec import JobSpec, ModelRef, TaskRef
-from matscibench.tasks.registry import get_task
+from matscibench.spec import JobSpec, ModelRef, TaskRef
+from matscibench.families.registry import get_task
 
 SMALL = {"n_alloys": 40}
 PARAMS = {"dataset_params": SMALL, "n_folds": 3, "max_test": 8}

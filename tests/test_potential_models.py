@@ -469,13 +469,13 @@ def test_universal_adapters_run(cls):
 
 # ----------------------------------------------------------------------------- registry
 def test_registry_entries_build():
-    from matscibench.models.registry import build_model, list_models
+    from matscibench.families.registry import build_model, list_models
 
     names = {e.name for e in P.MODEL_ENTRIES}
     assert {"emt_reference", "xtb_reference", "linear_acelike", "schnet_potential", "chgnet", "sevennet"} <= names
     assert "schnet" not in names  # the molecules family's property model owns that name
     models = list_models()
-    assert all(models[n].family == "potential" for n in names)
+    assert all(models[n].family == "potentials" for n in names)
     assert isinstance(build_model("emt_reference"), P.EMTReference)
     m = build_model("schnet_potential", {"max_epochs": 2})  # construction imports no torch
     assert isinstance(m, P.SchNetPotential)

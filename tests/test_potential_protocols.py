@@ -12,7 +12,7 @@ from ase.io import write
 
 from matscibench.data.potential_data import read_extxyz, stress_to_ase
 from matscibench.errors import DatasetError, DatasetNotAvailable
-from matscibench.tasks.registry import get_task
+from matscibench.families.registry import get_task
 
 
 def _cell_with_stress(stress, **info) -> Atoms:
@@ -92,7 +92,7 @@ def test_3bpa_without_its_test_sets_says_where_to_get_them(shared_data):
     t = get_task("botnet_3bpa_600K")
     with pytest.raises(DatasetNotAvailable, match="Kovács"):
         t.spec.load()
-    from matscibench.data.registry import get_dataset
+    from matscibench.families.registry import get_dataset
 
     train = get_dataset("botnet_3bpa", with_tests=False).load()
     assert sorted(set(train.groups)) == ["train_300K", "train_mixedT"] and len(train) == 1000

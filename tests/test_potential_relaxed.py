@@ -10,8 +10,8 @@ from scipy import stats
 from matscibench.errors import DatasetNotAvailable
 from matscibench.metrics import potential as PM
 from matscibench.run.job import run_job
-from matscibench.run.spec import JobSpec, ModelRef, TaskRef
-from matscibench.tasks.registry import get_task
+from matscibench.spec import JobSpec, ModelRef, TaskRef
+from matscibench.families.registry import get_task
 
 
 # ----------------------------------------------------------------------------- metrics

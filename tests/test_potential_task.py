@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from matscibench.run.job import run_job
-from matscibench.run.spec import JobSpec, ModelRef, TaskRef
-from matscibench.tasks.registry import get_task
+from matscibench.spec import JobSpec, ModelRef, TaskRef
+from matscibench.families.registry import get_task
 
 SMALL = {"systems": ["Cu", "CuAu"], "temperatures": [300, 900], "frames_per_group": 4, "equil_steps": 20, "sample_every": 5}
 PARAMS = {
@@ -111,7 +111,7 @@ def test_report_puts_errors_stability_and_cost_side_by_side():
                  "md.ns_per_day": summarize(np.array([2.0, 4.0]), "rate"),
                  "scaling.exponent": summarize(np.array([1.125]), "cost")}
     t = TaskReport("emt_metals_forces", "", "meV/Å", ["force_mae", "energy_mae_per_atom", "sciml_force_angle_mae", "md_screen_stable_time"],
-                   50.0, [row], family="potential")
+                   50.0, [row], family="potentials")
     md = "\n".join(_task_markdown(t))
     table = md.split("Errors, stability and cost side by side")[1].split("\n\n")[1]
     header, _, line = table.splitlines()[:3]
@@ -123,5 +123,5 @@ def test_report_puts_errors_stability_and_cost_side_by_side():
     assert vals["MD (ns/day)"] == "2.667"  # the harmonic mean of 2 and 4
     assert vals["time ∝ N^x, x"] == "1.125"
     # a family without such a table gets none
-    t2 = TaskReport("x", "", None, ["force_mae"], None, [row], family="property")
+    t2 = TaskReport("x", "", None, ["force_mae"], None, [row], family="properties")
     assert "side by side" not in "\n".join(_task_markdown(t2))

@@ -49,7 +49,7 @@ def _row(model: str, mae: float, ci: float = 0.01, machines=("aaaa1111",), train
 
 
 def _report(rows: list[ModelRow], run_id: str = "run-a", task: str = "toy_task", fingerprint: str = "aaaa1111",
-            family: str = "property") -> RunReport:
+            family: str = "properties") -> RunReport:
     t = TaskReport(task, "a toy task", "eV/atom", ["mae", "r2"], None, rows, family=family, task_type="regression",
                    datasets=[{"dataset": "toy", "source": "made in a test"}])
     machines = sorted({m for r in rows for m in r.machines})

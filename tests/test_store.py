@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert
 
 from matscibench import store as store_mod
-from matscibench.run.spec import JobResult
+from matscibench.spec import JobResult
 from matscibench.store import Store
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import SMALL_EMT
 from pgserver import PgServer
 
-from matscibench.run.spec import JobResult
+from matscibench.spec import JobResult
 from matscibench.store import Store
 
 

@@ -23,7 +23,7 @@ TASK_PARAMS = {"dataset_params": SMALL_XRD}
 
 @pytest.fixture(scope="session")
 def small_xrd():
-    from matscibench.data.registry import get_dataset
+    from matscibench.families.registry import get_dataset
 
     spec = get_dataset("xrd_pyxtal", **SMALL_XRD)
     spec.prepare()
@@ -191,8 +191,8 @@ def test_lattice_metrics_equal_scikit_learn():
 
 # ---------------------------------------------------------------------------------- jobs
 def _spec(task, model, params=None, task_params=None, fold=0):
-    from matscibench.run.spec import JobSpec, ModelRef, TaskRef
-    from matscibench.tasks.registry import get_task
+    from matscibench.spec import JobSpec, ModelRef, TaskRef
+    from matscibench.families.registry import get_task
 
     tp = task_params if task_params is not None else TASK_PARAMS
     t = get_task(task, **tp)
@@ -202,7 +202,7 @@ def _spec(task, model, params=None, task_params=None, fold=0):
 
 
 def _check_rescore(task_name, res, task_params=None):
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import get_task
 
     task = get_task(task_name, **(task_params if task_params is not None else TASK_PARAMS))
     again = task.rescore(res.predictions)
@@ -259,7 +259,7 @@ def test_space_group_and_lattice_jobs(small_xrd):
 
 
 def test_chemistry_split_shares_no_composition(small_xrd):
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import get_task
 
     for name in ("xrd_crystal_system", "xrd_crystal_system_chemistry"):
         task = get_task(name, **TASK_PARAMS)
@@ -277,8 +277,8 @@ def test_chemistry_split_shares_no_composition(small_xrd):
 def test_models_and_tasks_refuse_each_others_inputs(small_xrd):
     from matscibench.models.dummy import DummyModel
     from matscibench.models.featurized import FeaturizedModel
-    from matscibench.models.registry import build_model
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import build_model
+    from matscibench.families.registry import get_task
 
     xrd = get_task("xrd_crystal_system", **TASK_PARAMS)
     prop = get_task("emt_formation_energy")
@@ -310,8 +310,8 @@ class _WrongShape(_NaNProba):
 
 def test_misbehaving_classifiers_fail_with_the_reason(small_xrd):
     from matscibench.cost.meters import JobMeter
-    from matscibench.tasks.base import JobContext
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.base import JobContext
+    from matscibench.families.registry import get_task
 
     task = get_task("xrd_crystal_system", **TASK_PARAMS)
     ctx = JobContext(meter=JobMeter(), seed=0, options={"latency": False})
@@ -412,7 +412,7 @@ def test_measured_patterns_from_xy_and_csv_files(small_xrd, tmp_path):
 
 
 def test_cif_folder_patterns(tmp_path):
-    from matscibench.data.registry import get_dataset
+    from matscibench.families.registry import get_dataset
 
     for i, s in enumerate(_structures()[:3]):
         s.to(filename=str(tmp_path / f"s{i}.cif"))

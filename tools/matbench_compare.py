@@ -42,7 +42,7 @@ SHOWN = {"regression": ("mae", "rmse", "mape", "max_error"), "classification": (
 def run_fold(task, ds, model_name: str, seed: int, fold: int) -> dict[str, float]:
     """Fit ``model_name`` with ``seed`` on ``fold`` of ``task``; the task's metrics on the test part."""
     from matscibench.models.base import set_seed
-    from matscibench.models.registry import build_model
+    from matscibench.families.registry import build_model
 
     train, test = task.folds(ds)[fold]
     y = task.y(ds)
@@ -80,7 +80,7 @@ def _save(path: Path, data: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import get_task
 
     data = _load(args.out)
     plan = [("dummy_stratified", s) for s in range(args.dummy_seeds)]

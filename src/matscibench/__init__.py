@@ -23,11 +23,11 @@ def __getattr__(name: str):  # lazy imports keep ``import matscibench`` fast
 
         return load_suite
     if name == "get_task":
-        from matscibench.tasks.registry import get_task
+        from matscibench.families.registry import get_task
 
         return get_task
     if name == "get_dataset":
-        from matscibench.data.registry import get_dataset
+        from matscibench.families.registry import get_dataset
 
         return get_dataset
     if name == "Store":

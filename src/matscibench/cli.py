@@ -114,7 +114,7 @@ def list_(
     if what not in valid:
         raise typer.BadParameter(f"choose one of {', '.join(sorted(valid))}")
     if what in ("all", "tasks"):
-        from matscibench.tasks.registry import task_summaries
+        from matscibench.families.registry import task_summaries
 
         t = Table(title="Tasks", title_justify="left")
         t.add_column("name", no_wrap=True)
@@ -132,7 +132,7 @@ def list_(
             )
         console.print(t)
     if what in ("all", "models"):
-        from matscibench.models.registry import list_models
+        from matscibench.families.registry import list_models
 
         t = Table(title="Models", title_justify="left")
         t.add_column("name", no_wrap=True)
@@ -169,7 +169,7 @@ def list_(
 
 
 def _datasets_table() -> None:
-    from matscibench.data.registry import get_dataset, list_datasets
+    from matscibench.families.registry import get_dataset, list_datasets
 
     t = Table(title="Datasets", title_justify="left")
     t.add_column("name", no_wrap=True)
@@ -189,7 +189,7 @@ def datasets(
 ) -> None:
     """Show datasets and where they come from (cached, local, download, generate); prepare them."""
     if prepare:
-        from matscibench.data.registry import get_dataset
+        from matscibench.families.registry import get_dataset
         from matscibench.run.executor import forked_children_die_with_this_process
         from matscibench.run.progress import RunDisplay
 

@@ -58,7 +58,7 @@ from sqlalchemy.exc import (
 )
 
 from matscibench.errors import MESSAGE_MAX_CHARS, TRACEBACK_MAX_CHARS, StoreError, clean_text
-from matscibench.run.spec import NAME_MAX_CHARS, JobResult
+from matscibench.spec import NAME_MAX_CHARS, JobResult
 
 __all__ = ["Store", "SCHEMA_VERSION", "driver_identity"]
 

@@ -51,7 +51,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from matscibench.errors import MatscibenchError, SuiteError
-from matscibench.run.spec import NAME_MAX_CHARS, canonical_json
+from matscibench.spec import NAME_MAX_CHARS, canonical_json
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from matscibench.data.cache import atomic_path, file_lock
+from matscibench.data.cache import atomic_path, content_hash, file_lock, read_npz_cache, write_npz_cache
 from matscibench.errors import DatasetError, clean_text, safe_str
 from matscibench.data.structures import (
     molecules_from_arrow,
@@ -31,7 +31,7 @@ from matscibench.data.structures import (
 )
 from matscibench.paths import cache_dir
 
-__all__ = ["Dataset", "DatasetSpec", "CachedTableSpec", "ProgressFn", "table_content_sha256"]
+__all__ = ["Dataset", "DatasetSpec", "CachedTableSpec", "FirstAvailable", "NpzCachedSpec", "ProgressFn", "table_content_sha256"]
 
 #: ``progress(description, completed, total)``; total may be None when unknown.
 ProgressFn = Callable[[str, float, "float | None"], None]
@@ -269,3 +269,92 @@ class CachedTableSpec(DatasetSpec):
             units=dict(meta.get("units") or self.targets),
             extra=extra,
         )
+
+
+class FirstAvailable(DatasetSpec):
+    """Several sources of the same dataset: the first that is cached or local, else the first."""
+
+    def __init__(self, options: list[DatasetSpec]) -> None:
+        self.options = options
+        first = options[0]
+        self.name = first.name
+        self.description = first.description
+        self.input_type = first.input_type
+        self.targets = first.targets
+        self.citation = first.citation
+        self.license = first.license
+
+    def chosen(self) -> DatasetSpec:
+        for opt in self.options:
+            if opt.status() in ("cached", "local", "generate"):
+                return opt
+        return self.options[0]
+
+    def status(self) -> str:
+        return self.chosen().status()
+
+    def prepare(self, progress=None) -> None:
+        self.chosen().prepare(progress)
+
+    def checksum(self) -> str:
+        return self.chosen().checksum()
+
+    def load(self):
+        ds = self.chosen().load()
+        ds.name = self.name
+        return ds
+
+
+class NpzCachedSpec(DatasetSpec):
+    """A dataset built once into ``<cache>/datasets/<name>/<cache_key()>.npz`` (arrays + JSON meta).
+
+    Subclasses implement ``_build(progress) -> (arrays, meta)``. ``prepare`` builds under a file
+    lock (several jobs or hosts may ask at once; one builds, the others wait and read) and records
+    the checksum ``_checksum(arrays, meta)``: by default ``content_hash(arrays, name)``, so the
+    checksum is a function of the numbers, not of how they were made. Reading checks the arrays
+    against the hash written with them (``read_npz_cache``).
+    """
+
+    reference = "unknown"
+    #: ``default=`` of ``json.dumps`` for the meta (e.g. ``float`` for numpy scalars)
+    meta_default: Callable[[Any], Any] | None = float
+
+    def cache_key(self) -> str:
+        return "v1"
+
+    def cache_path(self) -> Path:
+        return cache_dir() / "datasets" / self.name / f"{self.cache_key()}.npz"
+
+    def _build(self, progress: ProgressFn | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, meta) in the cache layout; meta without ``checksum``."""
+        raise NotImplementedError
+
+    def _checksum(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str:
+        return content_hash(arrays, self.name)
+
+    def _source_status(self) -> str:
+        return "generate"
+
+    def status(self) -> str:
+        return "cached" if self.cache_path().is_file() else self._source_status()
+
+    def prepare(self, progress: ProgressFn | None = None) -> None:
+        path = self.cache_path()
+        if path.is_file():
+            return
+        with file_lock(path):
+            if path.is_file():
+                return
+            arrays, meta = self._build(progress)
+            meta = {**meta, "checksum": self._checksum(arrays, meta)}
+            meta.setdefault("reference", self.reference)
+            write_npz_cache(path, arrays, meta, default=self.meta_default)
+
+    def _read(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        path = self.cache_path()
+        if not path.is_file():
+            self.prepare()
+        return read_npz_cache(path)
+
+    def checksum(self) -> str:
+        return self._read()[1]["checksum"]

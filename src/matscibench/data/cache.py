@@ -158,6 +158,29 @@ def arrays_sha256(arrays: dict) -> str:
     return h.hexdigest()
 
 
+def content_hash(arrays: dict, salt: str) -> str:
+    """The checksum of a dataset from its content (what every npz-cached dataset records).
+
+    ``salt`` is the dataset's name. Floats are rounded to 8 decimals (NaN written as 1e300), so the
+    checksum survives the last-bit differences of BLAS builds; strings and objects are hashed as
+    their text. The one function behind all content checksums: two datasets hashed by different
+    rules would make the same data look different.
+    """
+    import numpy as np
+
+    h = hashlib.sha256(salt.encode())
+    for key in sorted(arrays):
+        v = np.asarray(arrays[key])
+        h.update(key.encode())
+        if v.dtype.kind == "f":
+            h.update(np.round(np.nan_to_num(v, nan=1e300), 8).tobytes())
+        elif v.dtype.kind in "USO":
+            h.update("|".join(map(str, v.ravel().tolist())).encode())
+        else:
+            h.update(np.ascontiguousarray(v).tobytes())
+    return h.hexdigest()
+
+
 def read_npz_cache(path: str | os.PathLike) -> tuple[dict, dict]:
     """The (arrays, meta) that ``write_npz_cache`` wrote, the arrays checked against the hash
     recorded when they were written. A truncated, corrupted or altered file raises

@@ -24,14 +24,13 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from matscibench.data.base import CachedTableSpec, ProgressFn
 from matscibench.data.cache import fetch_file, find_local, sha256_file
 from matscibench.errors import DatasetError
 
-__all__ = ["CDVAE_DATASETS", "CdvaeSpec", "parse_cif_records"]
+__all__ = ["CDVAE_DATASETS", "CdvaeSpec", "parse_cif_records", "register_datasets"]
 
 CDVAE_COMMIT = "f857f598d6f6cca5dc1ea0582d228f12dcc2c2ea"
 _URL = "https://raw.githubusercontent.com/txie-93/cdvae/{commit}/data/{dataset}/{split}.csv"
@@ -177,3 +176,13 @@ class CdvaeSpec(CachedTableSpec):
 
         checksum = shas[0] if len(shas) == 1 else hashlib.sha256("|".join(shas).encode()).hexdigest()
         return structures, targets, ids, checksum, " + ".join(sources), extra
+
+
+def register_datasets(register) -> None:
+    """``cdvae_<dataset>`` (validation + test splits) and ``cdvae_<dataset>_<split>`` for each split:
+    CDVAE's structures serve several families (property tasks, generation, XRD)."""
+    for ds in CDVAE_DATASETS:
+        register(f"cdvae_{ds}", lambda ds=ds, splits=("val", "test"): CdvaeSpec(ds, tuple(splits), name=f"cdvae_{ds}"))
+        for split in ("train", "val", "test"):
+            name = f"cdvae_{ds}_{split}"
+            register(name, lambda ds=ds, split=split, name=name: CdvaeSpec(ds, (split,), name=name))

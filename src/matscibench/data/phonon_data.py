@@ -805,7 +805,7 @@ class EmtPhononSpec(PhononSpec):
         return frequency_grid(*self.params["grid"])
 
     def candidates(self) -> list[tuple]:
-        from matscibench.data.registry import get_dataset
+        from matscibench.families.registry import get_dataset
 
         cands: list[tuple] = []
         if self.elements:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from matscibench.data.base import DatasetSpec, ProgressFn
-from matscibench.data.cache import fetch_file, file_lock, find_local, sha256_file, read_npz_cache, write_npz_cache
+from matscibench.data.cache import fetch_file, file_lock, find_local, read_npz_cache, write_npz_cache
 from matscibench.errors import DatasetError, DatasetNotAvailable
 from matscibench.paths import cache_dir
 

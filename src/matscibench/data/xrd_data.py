@@ -947,7 +947,7 @@ class XrdPatternSpec(DatasetSpec):
         workers: int | None = None,
         description: str = "",
     ) -> None:
-        from matscibench.data.registry import get_dataset
+        from matscibench.families.registry import get_dataset
 
         self.source_name = source
         self.source_params = dict(source_params or {})
@@ -1255,7 +1255,6 @@ class ExperimentalPatternsSpec(DatasetSpec):
 # ------------------------------------------------------------------------------ registry
 def register_datasets(register) -> None:
     """``xrd_pyxtal_structures`` and the pattern datasets built on it and on real structures."""
-    from matscibench.data.cdvae import CdvaeSpec
 
     register("xrd_pyxtal_structures", PyxtalStructuresSpec)
 

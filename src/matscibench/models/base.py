@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -29,8 +30,12 @@ from matscibench.errors import ModelOutputError
 
 __all__ = [
     "PropertyModel",
+    "ModelEntry",
     "EpochCallback",
     "fit_with_callback",
+    "fit_accepts",
+    "deterministic_torch",
+    "torch_deterministic",
     "check_predictions",
     "set_seed",
     "is_classification_target",
@@ -57,6 +62,19 @@ def require_packages(what: str, *packages: str, extra: str = "ml") -> None:
             f"{what} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed; "
             f"install with: pip install -e \".[{extra}]\" (or pip install 'matscibench[{extra}]')"
         )
+
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: ``factory`` is ``"package.module:Name"``, built with ``params``;
+    ``family`` names the family whose tasks it is written for."""
+
+    name: str
+    factory: str
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    family: str = "properties"
 
 
 def is_classification_target(y: Any) -> bool:
@@ -122,6 +140,11 @@ def _fit_params(model: Any) -> set[str]:
         return set(inspect.signature(model.fit).parameters)
     except (TypeError, ValueError):
         return set()
+
+
+def fit_accepts(model: Any, name: str) -> bool:
+    """Whether ``model.fit`` takes the keyword ``name`` (``on_epoch``, ``validation_data``, ...)."""
+    return name in _fit_params(model)
 
 
 def set_seed(model: Any, seed: int) -> None:

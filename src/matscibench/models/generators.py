@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from matscibench.models.registry import ModelEntry
+from matscibench.models.base import ModelEntry
 
 __all__ = [
     "MODEL_ENTRIES",

@@ -34,7 +34,7 @@ from matscibench.models.base import require_packages, torch_deterministic
 from matscibench.cost.meters import phase
 from matscibench.data.molecule_data import molecule_arrays
 from matscibench.models.base import EpochCallback
-from matscibench.models.registry import ModelEntry
+from matscibench.models.base import ModelEntry
 
 __all__ = [
     "coulomb_matrix",
@@ -594,7 +594,7 @@ MODEL_ENTRIES: list[ModelEntry] = [
         {},
         "Coulomb-matrix eigenvalues + Laplacian kernel ridge regression (Rupp et al. 2012), width and "
         "ridge chosen on a held-out 20 %, per-element linear baseline",
-        family="molecule",
+        family="molecules",
     ),
     ModelEntry(
         "schnet",
@@ -602,7 +602,7 @@ MODEL_ENTRIES: list[ModelEntry] = [
         {},
         "PyG SchNet (64 channels, 3 interactions, 5 Å) with our radius graph; 30 epochs, Adam, best "
         "validation epoch kept; time to target",
-        family="molecule",
+        family="molecules",
     ),
     ModelEntry(
         "schnet_small",
@@ -610,13 +610,13 @@ MODEL_ENTRIES: list[ModelEntry] = [
         {"hidden_channels": 32, "num_filters": 32, "num_interactions": 2, "num_gaussians": 20, "epochs": 8,
          "batch_size": 64, "lr": 3e-3},
         "PyG SchNet, small and short (32 channels, 2 interactions, 8 epochs) for quick suites",
-        family="molecule",
+        family="molecules",
     ),
     ModelEntry(
         "dimenetpp",
         "matscibench.models.molecules:DimeNetPPModel",
         {},
         "PyG DimeNet++ (64 hidden, 2 blocks, 5 Å) with our graph and triplets; 20 epochs; time to target",
-        family="molecule",
+        family="molecules",
     ),
 ]

@@ -31,7 +31,7 @@ import numpy as np
 
 from matscibench.models.base import require_packages, torch_deterministic
 from matscibench.cost.meters import phase
-from matscibench.models.registry import ModelEntry
+from matscibench.models.base import ModelEntry
 
 __all__ = ["DosRegressor", "E3nnDos", "MODEL_ENTRIES"]
 
@@ -424,14 +424,14 @@ def _E3nnDosNet(n_out: int, r_max: float, n_basis: int, mul: int, n_layers: int,
 
 MODEL_ENTRIES: list[ModelEntry] = [
     ModelEntry("dos_mean", "matscibench.models.phonons:DosRegressor", {"estimator": "mean"},
-               "training-mean phonon DOS (the floor of the direct route)", family="phonon"),
+               "training-mean phonon DOS (the floor of the direct route)", family="phonons"),
     ModelEntry("dos_extratrees", "matscibench.models.phonons:DosRegressor",
                {"featurizer": "magpie+sitestats", "estimator": "extra_trees", "n_components": 16},
-               "Magpie + structure descriptors -> extra trees on 16 principal components of the DOS", family="phonon"),
+               "Magpie + structure descriptors -> extra trees on 16 principal components of the DOS", family="phonons"),
     ModelEntry("dos_knn", "matscibench.models.phonons:DosRegressor",
                {"featurizer": "magpie+sitestats", "estimator": "knn", "n_components": None},
-               "Magpie + structure descriptors (standardised) -> distance-weighted 5-NN average of training DOS", family="phonon"),
+               "Magpie + structure descriptors (standardised) -> distance-weighted 5-NN average of training DOS", family="phonons"),
     ModelEntry("e3nn_dos", "matscibench.models.phonons:E3nnDos", {},
                "E(3)-equivariant graph network (e3nn) from structure to DOS, after Chen et al., Adv. Sci. 2021; reports "
-               "validation DOS MSE per epoch", family="phonon"),
+               "validation DOS MSE per epoch", family="phonons"),
 ]

@@ -51,7 +51,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.data import atomic_numbers, chemical_symbols
 
 from matscibench.models.base import deterministic_torch, require_packages
-from matscibench.models.registry import ModelEntry
+from matscibench.models.base import ModelEntry
 
 __all__ = [
     "EMTReference",
@@ -1407,21 +1407,21 @@ class SchNetPotential(Calculator):
 
 MODEL_ENTRIES: list[ModelEntry] = [
     ModelEntry("emt_reference", "matscibench.models.potentials:EMTReference", {},
-               "ASE's EMT, the labels of the EMT datasets (zero error; the cost of the reference)", family="potential"),
+               "ASE's EMT, the labels of the EMT datasets (zero error; the cost of the reference)", family="potentials"),
     ModelEntry("xtb_reference", "matscibench.models.potentials:XTBReference", {},
                "GFN2-xTB through tblite, the labels of the xTB datasets (zero error; the cost of the reference)",
-               family="potential"),
+               family="potentials"),
     ModelEntry("linear_acelike", "matscibench.models.potentials:LinearACEPotential", {},
                "linear 2+3-body potential (Cartesian moments, cos^l θ up to l=4, 5 Å), ridge on energies, forces "
-               "and stresses; analytic forces and stress", family="potential"),
+               "and stresses; analytic forces and stress", family="potentials"),
     # "schnet" names the molecules family's property model; the potential is "schnet_potential" only
     ModelEntry("schnet_potential", "matscibench.models.potentials:SchNetPotential", {},
                "SchNet interatomic potential on PyG (64 features, 3 interactions, 5 Å), Adam on energies+forces, "
-               "forces and stress by autograd; reports the validation force MAE per epoch", family="potential"),
+               "forces and stress by autograd; reports the validation force MAE per epoch", family="potentials"),
     ModelEntry("chgnet", "matscibench.models.potentials:CHGNetModel", {},
                "CHGNet 0.3.0 universal potential (pretrained on MPtrj), no fitting; needs pip install chgnet",
-               family="potential"),
+               family="potentials"),
     ModelEntry("sevennet", "matscibench.models.potentials:SevenNetModel", {},
                "SevenNet-0 universal potential (pretrained on MPtrj), no fitting; needs pip install sevenn",
-               family="potential"),
+               family="potentials"),
 ]

@@ -31,7 +31,7 @@ import numpy as np
 
 from matscibench.models.base import require_packages, torch_deterministic
 from matscibench.cost.meters import phase
-from matscibench.models.registry import ModelEntry
+from matscibench.models.base import ModelEntry
 
 __all__ = ["PatternDummy", "PatternForest", "PatternCNN", "peak_features", "MODEL_ENTRIES"]
 

@@ -17,19 +17,13 @@ import numpy as np
 import pandas as pd
 
 from matscibench.cost.stats import Summary, summarize
+from matscibench.families import all_families
+from matscibench.families.base import CostColumn, Glance
 from matscibench.metrics import METRICS
 from matscibench.store import Store
 
 __all__ = ["CostColumn", "COST_COLUMNS", "register_cost_column", "Glance", "FAMILY_GLANCE", "register_glance", "ModelRow",
            "TaskReport", "RunReport", "aggregate_run"]
-
-
-@dataclass(frozen=True)
-class CostColumn:
-    key: str  # name in the costs table
-    label: str  # column title, with unit
-    kind: str  # summary kind: time, rate, cost
-    console: str = ""  # short label in the terminal table ("" = not shown there)
 
 
 COST_COLUMNS: list[CostColumn] = [
@@ -62,16 +56,6 @@ def register_cost_column(col: CostColumn, after: str | None = None) -> CostColum
     return col
 
 
-@dataclass(frozen=True)
-class Glance:
-    """A family's headline columns, shown in one table: accuracy metrics and costs side by side
-    (e.g. potentials: errors, MD stability, cost of a call and of MD, scaling exponent)."""
-
-    title: str
-    metrics: tuple[str, ...]
-    costs: tuple[str, ...]
-
-
 #: family -> its side-by-side table (families without one get the accuracy and cost tables only)
 FAMILY_GLANCE: dict[str, Glance] = {}
 
@@ -80,6 +64,18 @@ def register_glance(family: str, glance: Glance) -> Glance:
     """Give a family a side-by-side table in the reports (Markdown, HTML leaderboard, console)."""
     FAMILY_GLANCE[family] = glance
     return glance
+
+
+def _register_families() -> None:
+    """The built-in families' cost columns and side-by-side tables, in family order."""
+    for fam in all_families().values():
+        for col, after in fam.cost_columns:
+            register_cost_column(col, after=after)
+        if fam.glance is not None:
+            register_glance(fam.name, fam.glance)
+
+
+_register_families()
 
 
 @dataclass
@@ -205,7 +201,7 @@ class RunReport:
 def _task_meta(name: str, params: dict[str, Any]) -> tuple[str, list[str] | None, float | None, str, str | None]:
     """(description, metrics, target, family, task_type) of a task; blanks when it cannot be built."""
     try:
-        from matscibench.tasks.registry import get_task
+        from matscibench.families.registry import get_task
 
         t = get_task(name, **params)
         return t.description, list(t.metrics), t.target, getattr(t, "family", ""), getattr(t, "task_type", None)

@@ -195,7 +195,7 @@ def _fmt(s: Summary | None) -> str:
 
 
 def _fmt_diff(x: float) -> str:
-    from matscibench.report.render import fmt_value
+    from matscibench.report.fmt import fmt_value
 
     if not math.isfinite(x):
         return "–"

@@ -27,8 +27,9 @@ from typing import Any
 import pandas as pd
 
 from matscibench.cost.stats import Summary
+from matscibench.families import family_title
 from matscibench.report.aggregate import COST_COLUMNS, ModelRow, RunReport, TaskReport
-from matscibench.report.render import fmt_value
+from matscibench.report.fmt import fmt_value
 
 __all__ = ["render_html", "write_html", "load_predictions", "page", "esc", "KEY_COSTS"]
 
@@ -52,19 +53,6 @@ PARETO_COSTS = (
 
 
 
-#: headings of the task families (a family not listed shows its own name)
-FAMILY_TITLES = {
-    "property": "Crystal properties",
-    "molecule": "Molecular properties",
-    "potential": "Interatomic potentials",
-    "phonon": "Phonons",
-    "generation": "Crystal generation",
-    "xrd": "Characterization: powder diffraction",
-}
-
-
-def family_title(family: str) -> str:
-    return FAMILY_TITLES.get(family, f"Family: {family}")
 
 def esc(x: Any) -> str:
     """Text for HTML content or a quoted attribute."""

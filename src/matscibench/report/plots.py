@@ -16,6 +16,8 @@ matplotlib is imported inside functions: importing this module is cheap.
 
 from __future__ import annotations
 
+import importlib
+
 import io
 import math
 import re
@@ -447,4 +449,21 @@ def prediction_plots(task: TaskReport, frames: dict[str, pd.DataFrame]) -> list[
     return out
 
 
-register_task_plots("property", prediction_plots)
+register_task_plots("properties", prediction_plots)
+
+
+def _register_families() -> None:
+    """A family whose declaration names ``plots = "module:function"`` gets that function (imported
+    when a report first draws it)."""
+    from matscibench.families import all_families
+
+    for fam in all_families().values():
+        if fam.plots and fam.name not in TASK_PLOTS:
+            def lazy(task: TaskReport, frames: dict[str, pd.DataFrame], path: str = fam.plots) -> list[ReportFigure]:
+                module, _, attr = path.partition(":")
+                return list(getattr(importlib.import_module(module), attr)(task, frames))
+
+            register_task_plots(fam.name, lazy)
+
+
+_register_families()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -10,22 +9,9 @@ from matscibench.cost.stats import Summary
 from matscibench.data.cache import atomic_path
 from matscibench.errors import clean_text
 from matscibench.report.aggregate import COST_COLUMNS, RunReport, TaskReport
+from matscibench.report.fmt import fmt_value
 
 __all__ = ["fmt_value", "fmt_summary", "to_markdown", "write_reports", "console_tables"]
-
-
-def fmt_value(x: float) -> str:
-    """Four significant digits, plain notation between 1e-3 and 1e6."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    ax = abs(x)
-    if ax != 0 and (ax < 1e-3 or ax >= 1e6):
-        return f"{x:.3e}"
-    if ax >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.4g}"
 
 
 def fmt_summary(s: Summary | None, with_ci: bool = True) -> str:
@@ -116,7 +102,7 @@ def to_markdown(rep: RunReport) -> str:
         "",
         f"- CPU: {sysinfo.get('cpu_model')} ({sysinfo.get('cpu_physical_cores')} physical / "
         f"{sysinfo.get('cpu_logical_cores')} logical cores), memory {sysinfo.get('memory_GiB')} GiB",
-        f"- GPUs: " + (", ".join(f"{g['name']} (driver {g['driver']})" for g in sysinfo.get("gpus", [])) or "none"),
+        "- GPUs: " + (", ".join(f"{g['name']} (driver {g['driver']})" for g in sysinfo.get("gpus", [])) or "none"),
         f"- OS: {sysinfo.get('os')}; Python {sysinfo.get('python')}",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in (sysinfo.get("packages") or {}).items()),
         f"- Hosts that ran jobs: {', '.join(rep.hosts) or '–'}",

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from matscibench.families import all_families
 from matscibench.errors import DatasetError, RegistryError, SuiteError, clean_text, safe_str
 from matscibench.errors import TRACEBACK_MAX_CHARS
 from matscibench.paths import check_name, check_writable_dir
 from matscibench.paths import results_dir as default_results_dir
 from matscibench.run.job import run_job
-from matscibench.run.spec import NAME_MAX_CHARS, JobResult, JobSpec, ModelRef, TaskRef
+from matscibench.spec import NAME_MAX_CHARS, JobResult, JobSpec, ModelRef, TaskRef
 from matscibench.store import Store
 from matscibench.suite import Suite
 
@@ -69,18 +70,8 @@ def resolve_workers(workers: int | str | None, suite: Suite) -> int:
     return max(1, int(w))
 
 
-#: default wall-clock limit of one job per task family (s): generous (a job of the full suite on a
-#: laptop takes minutes; hours mean a model hangs), so a hanging model cannot hang a suite forever.
-#: A suite's ``timeout_s`` or ``--timeout`` replaces them.
-DEFAULT_TIMEOUT_S = {
-    "property": 3 * 3600.0,
-    "molecule": 3 * 3600.0,
-    "xrd": 3 * 3600.0,
-    "potential": 12 * 3600.0,
-    "phonon": 12 * 3600.0,
-    "generation": 12 * 3600.0,
-}
-#: a family not listed above
+#: a task whose family is not built in: the longest built-in default (each family's default is
+#: ``Family.default_timeout_s``: generous, so a hanging model cannot hang a suite forever)
 FALLBACK_TIMEOUT_S = 12 * 3600.0
 #: longest a worker may take to build a suite's models and check them against their tasks (s)
 PROBE_TIMEOUT_S = 600.0
@@ -140,7 +131,7 @@ def plan_suite(
     model whose constructor raises or crashes gets its jobs recorded as failed, with the reason;
     the rest of the suite runs.
     """
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import get_task
 
     tasks = []
     dropped: list[tuple[str, str]] = []
@@ -185,7 +176,8 @@ def plan_suite(
                     f"{where}: task {entry.name!r} has {n} fold(s), numbered 0 .. {n - 1}; folds "
                     f"{out_of_range} do not exist. Fix 'folds' (or use folds = \"all\")."
                 )
-        timeouts[entry.name] = DEFAULT_TIMEOUT_S.get(getattr(task, "family", ""), FALLBACK_TIMEOUT_S)
+        fam = all_families().get(getattr(task, "family", ""))
+        timeouts[entry.name] = fam.default_timeout_s if fam is not None else FALLBACK_TIMEOUT_S
         n_folds[id(entry)] = n
         tasks.append((entry, task))
     rid = run_id or suite.default_run_id(checksums)

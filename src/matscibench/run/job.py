@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from matscibench.run.spec import JobResult, JobSpec
+from matscibench.spec import JobResult, JobSpec
 
 __all__ = ["run_job", "limit_threads"]
 
@@ -57,9 +57,9 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     """
     from matscibench.cost.meters import JobMeter
     from matscibench.models.base import set_seed
-    from matscibench.models.registry import build_model
-    from matscibench.tasks.base import JobContext
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import build_model
+    from matscibench.families.base import JobContext
+    from matscibench.families.registry import get_task
 
     started = time.time()
     key = spec.key
@@ -139,8 +139,8 @@ def probe_models(items: list[tuple[str, str, dict[str, Any], list[tuple[str, dic
     import inspect
 
     from matscibench.errors import RegistryError, clean_text, safe_str
-    from matscibench.models.registry import build_model, get_model_entry, resolve_factory
-    from matscibench.tasks.registry import get_task
+    from matscibench.families.registry import build_model, get_model_entry, resolve_factory
+    from matscibench.families.registry import get_task
 
     out: dict[str, dict[str, Any]] = {}
     tasks: dict[str, Any] = {}
@@ -184,6 +184,6 @@ def probe_models(items: list[tuple[str, str, dict[str, Any], list[tuple[str, dic
 
 
 def canonical_key(name: str, params: dict[str, Any]) -> str:
-    from matscibench.run.spec import canonical_json
+    from matscibench.spec import canonical_json
 
     return canonical_json([name, params])

@@ -27,7 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from matscibench.run.spec import JobResult, JobSpec
+from matscibench.spec import JobResult, JobSpec
 
 __all__ = ["RunDisplay"]
 
@@ -35,7 +35,7 @@ _PHASES = ("load", "fit", "predict", "latency")
 
 
 def _fmt(x: float) -> str:
-    from matscibench.report.render import fmt_value
+    from matscibench.report.fmt import fmt_value
 
     return fmt_value(x)
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import contextlib
 
-import matscibench.data.registry  # noqa: F401
+import matscibench.families.registry  # noqa: F401
 import matscibench.featurizers.sitestats  # noqa: F401
 import matscibench.models.dummy  # noqa: F401
 import matscibench.models.featurized  # noqa: F401
-import matscibench.models.registry  # noqa: F401
 import matscibench.tasks.property  # noqa: F401
-import matscibench.tasks.registry  # noqa: F401
 
 with contextlib.suppress(Exception):
     from matscibench.featurizers import magpie

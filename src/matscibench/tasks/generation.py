@@ -26,7 +26,6 @@ Phases: ``load``, ``fit`` (training time), ``predict`` (sampling; throughput in 
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any
 
 import numpy as np
@@ -34,29 +33,10 @@ import pandas as pd
 
 from matscibench.errors import ModelOutputError
 from matscibench.metrics import generation as GM
-from matscibench.report.aggregate import CostColumn, Glance, register_cost_column, register_glance
-from matscibench.tasks.base import JobContext, Task, TaskOutput
+from matscibench.families.base import JobContext, Task, TaskOutput
 
 __all__ = ["GenerationTask", "GENERATION_DATASETS", "register_tasks"]
 
-for _col, _after in (
-    (CostColumn("reconstruct.wall_s", "reconstruct (s)", "time"), "predict.throughput_atoms_per_s"),
-    (CostColumn("metrics.wall_s", "metrics wall (s)", "time", "metrics (s)"), "reconstruct.wall_s"),
-    (CostColumn("metrics.throughput_structures_per_s", "metrics (generated structures/s)", "rate"), "metrics.wall_s"),
-    (CostColumn("metrics/fingerprint.wall_s", "fingerprints (s)", "time"), "metrics.throughput_structures_per_s"),
-    (CostColumn("metrics/match.wall_s", "unique + novel matching (s)", "time"), "metrics/fingerprint.wall_s"),
-    (CostColumn("metrics/stability.wall_s", "relaxation + hull (s)", "time"), "metrics/match.wall_s"),
-):
-    register_cost_column(_col, after=_after)
-
-# the reports' side-by-side table: CDVAE's headline metrics, newness, and what sampling and scoring cost
-# ("inference (structures/s)" is the sampling throughput of a generator)
-register_glance("generation", Glance(
-    "Validity, coverage, newness and cost side by side",
-    ("validity", "cov_recall", "cov_precision", "density_emd", "property_emd", "un_rate", "sun_rate", "match_rate"),
-    ("train.total_s", "predict.throughput_structures_per_s", "metrics.wall_s", "metrics/fingerprint.wall_s",
-     "metrics/stability.wall_s", "job.peak_rss_MiB"),
-))
 
 #: dataset -> (property target for the property EMD, coverage cut-offs)
 GENERATION_DATASETS: dict[str, dict[str, Any]] = {
@@ -238,7 +218,7 @@ class GenerationTask(Task):
     def _specs(self) -> list:
         specs = self.__dict__.get("_spec_list")
         if specs is None:
-            from matscibench.data.registry import get_dataset
+            from matscibench.families.registry import get_dataset
 
             if self.dataset == "emt_alloys":
                 specs = [get_dataset("emt_alloys", **self.dataset_params)]
@@ -364,7 +344,7 @@ class GenerationTask(Task):
             from matscibench.data.emt import _FastEMT
 
             return _FastEMT()
-        from matscibench.models.registry import build_model
+        from matscibench.families.registry import build_model
 
         calc = build_model(name)
         if not hasattr(calc, "get_potential_energy"):
@@ -447,7 +427,7 @@ class GenerationTask(Task):
 
     def _property_predictions(self, train, y, items, seed):
         from matscibench.models.base import set_seed
-        from matscibench.models.registry import build_model
+        from matscibench.families.registry import build_model
 
         model = build_model(self.property_model, self.property_model_params)
         set_seed(model, seed)

@@ -42,7 +42,7 @@ from matscibench.data.splits import kfold_indices, split_hash
 from matscibench.data.structures import n_atoms_of
 from matscibench.metrics import molecule as MM
 from matscibench.models.base import check_predictions, fit_with_callback
-from matscibench.tasks.base import DatasetTask, JobContext, TaskOutput
+from matscibench.families.base import DatasetTask, JobContext, TaskOutput
 from matscibench.tasks.property import PropertyTask
 
 __all__ = ["MoleculeTask", "MultiTargetMoleculeTask", "MOLECULE_METRICS", "random_split", "register_tasks"]
@@ -111,7 +111,7 @@ class MoleculeTask(_MoleculeData, PropertyTask):
         split with ``split_sizes`` = (train, validation); the rest is the test set).
     """
 
-    family = "molecule"
+    family = "molecules"
 
     def __init__(self, name: str, dataset: str, target: str, *, split: str = "kfold",
                  split_sizes: tuple[int, int] = (110_000, 10_000), **kw: Any) -> None:
@@ -172,7 +172,7 @@ class MultiTargetMoleculeTask(_MoleculeData, DatasetTask):
     """All targets of a dataset at once: one fresh copy of the model per target; reports the
     standardised MAE averaged over targets and each target's MAE (in its report unit)."""
 
-    family = "molecule"
+    family = "molecules"
     task_type = "regression"
 
     def __init__(self, name: str, dataset: str, targets: tuple[str, ...] | list[str] | None = None, *,
@@ -293,16 +293,6 @@ class MultiTargetMoleculeTask(_MoleculeData, DatasetTask):
         return d
 
 
-def _register_cost_columns() -> None:
-    from matscibench.report.aggregate import CostColumn, register_cost_column
-
-    register_cost_column(
-        CostColumn("predict.throughput_molecules_per_s", "inference (molecules/s)", "rate"),
-        after="predict.throughput_structures_per_s",
-    )
-
-
-_register_cost_columns()
 
 
 # ---------------------------------------------------------------------------- built-in tasks

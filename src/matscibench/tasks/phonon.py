@@ -54,18 +54,10 @@ from matscibench.data.splits import kfold_indices, split_hash
 from matscibench.errors import ModelOutputError
 from matscibench.metrics import phonon as PHM
 from matscibench.models.base import EpochCallback
-from matscibench.report.aggregate import CostColumn, register_cost_column
-from matscibench.tasks.base import DatasetTask, JobContext, TaskOutput
+from matscibench.families.base import DatasetTask, JobContext, TaskOutput
 
 __all__ = ["PhononTask", "model_route", "register_tasks", "PHONON_METRICS"]
 
-for _col, _after in (
-    (CostColumn("phonons.s_per_structure", "phonon calculation per structure (s)", "time", "phonons per structure (s)"), "predict.wall_s"),
-    (CostColumn("phonons.force_calls_per_structure", "force calls per structure", "cost", ""), "phonons.s_per_structure"),
-    (CostColumn("phonons.supercell_atoms", "supercell size (atoms)", "cost", ""), "phonons.force_calls_per_structure"),
-    (CostColumn("phonons.ms_per_force_call", "force call on a supercell (ms)", "time", ""), "phonons.supercell_atoms"),
-):
-    register_cost_column(_col, after=_after)
 
 PHONON_METRICS = (
     "dos_mse",
@@ -128,7 +120,7 @@ class PhononTask(DatasetTask):
         (Gaussians of the dataset's σ on its grid, as the embedded reference) or ``"chen2021"``.
     """
 
-    family = "phonon"
+    family = "phonons"
     unit = None
 
     def __init__(
@@ -312,15 +304,9 @@ class PhononTask(DatasetTask):
         metrics = self.rescore(pred)
         costs["train.total_s"] = meter.phases["load"].wall_s + (meter.phases["fit"].wall_s if "fit" in meter.phases else 0.0)
 
+        ttt_costs, source = self.time_to_target(cb, metrics, fit_end)
+        costs.update(ttt_costs)
         if self.target is not None:
-            if cb is not None and cb.history and cb.metric == self.primary_metric:
-                hits = [t for (_, t, v) in cb.history if cb.reached(v)]
-                ttt, source = (hits[0] if hits else float("nan")), "epochs"
-            else:
-                ttt = fit_end if self.target_reached(metrics[self.primary_metric]) else float("nan")
-                source = "final"
-            costs["train.time_to_target_s"] = ttt
-            costs["train.target_reached"] = float(np.isfinite(ttt))
             info["time_to_target_source"] = source
 
         per_group = {}

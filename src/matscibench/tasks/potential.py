@@ -43,29 +43,10 @@ from matscibench.data.splits import kfold_indices, split_hash
 from matscibench.errors import ModelOutputError
 from matscibench.metrics import potential as PM
 from matscibench.models.base import EpochCallback
-from matscibench.report.aggregate import CostColumn, Glance, register_cost_column, register_glance
-from matscibench.tasks.base import DatasetTask, JobContext, TaskOutput
+from matscibench.families.base import DatasetTask, JobContext, TaskOutput
 
 __all__ = ["PotentialTask", "RelaxedCellsTask", "reference_calculator", "register_tasks"]
 
-for _col, _after in (
-    (CostColumn("predict.ms_per_call", "energy+forces call (ms)", "time", "energy+forces call (ms)"), "predict.wall_s"),
-    (CostColumn("md.atom_steps_per_s", "MD (atom-steps/s)", "rate", "MD (atom-steps/s)"), "predict.ms_per_call"),
-    (CostColumn("md.ns_per_day", "MD (ns/day)", "rate", ""), "md.atom_steps_per_s"),
-    (CostColumn("scaling.exponent", "time ∝ N^x, x", "cost", "scaling exponent"), "md.ns_per_day"),
-    (CostColumn("scaling.max_atoms", "largest system timed (atoms)", "cost", ""), "scaling.exponent"),
-    (CostColumn("scaling.ms_per_call_largest", "call at largest size (ms)", "time", ""), "scaling.max_atoms"),
-    (CostColumn("scaling.peak_rss_MiB_largest", "peak RSS at largest size (MiB)", "cost", ""), "scaling.ms_per_call_largest"),
-):
-    register_cost_column(_col, after=_after)
-
-register_glance("potential", Glance(
-    "Errors, stability and cost side by side",
-    ("energy_mae_per_structure", "energy_mae_per_atom", "force_mae", "sciml_force_angle_mae", "md_stable_time", "hr_error", "md_screen_stable_time", "eos_bulk_modulus_error",
-     "residual_force_rms", "energy_spearman", "composition_baseline_spearman"),
-    ("train.time_to_target_s", "train.total_s", "predict.ms_per_call", "md.ns_per_day", "md.atom_steps_per_s",
-     "scaling.exponent", "job.peak_rss_MiB"),
-))
 
 SCIML_METRICS = ("sciml_force_angle_mae", "sciml_force_angle_mse", "sciml_force_magnitude_mae", "sciml_force_magnitude_mse")
 FRAME_METRICS = ("force_mae", "energy_mae_per_atom", "force_rmse", "energy_rmse_per_atom", "energy_mae_per_structure",
@@ -153,7 +134,7 @@ class PotentialTask(DatasetTask):
         are always computed. ``energy_first``: the energy MAE is the primary metric.
     """
 
-    family = "potential"
+    family = "potentials"
     unit = "meV/Å"
 
     def __init__(
@@ -208,6 +189,7 @@ class PotentialTask(DatasetTask):
         self.phonons = bool(phonons)
         self.scaling = dict(scaling) if scaling else None
         self.target = target_value
+        self.target_metric_name = "force_mae"
         self.description = description or f"interatomic potential on {dataset}"
         self.energy_per = energy_per
         metrics = list(frame_metrics(energy_per, energy_first))
@@ -564,16 +546,9 @@ class PotentialTask(DatasetTask):
         pred = pd.concat([frames_df, pd.DataFrame(extra_rows)], ignore_index=True) if extra_rows else frames_df
         metrics = self.rescore(pred)
 
+        ttt_costs, source = self.time_to_target(cb, metrics, fit_end)
+        costs.update(ttt_costs)
         if self.target is not None:
-            hits = [t for (_, t, v) in cb.history if cb.reached(v)]
-            if cb.history:
-                ttt = hits[0] if hits else float("nan")
-                source = "epochs"
-            else:
-                ttt = fit_end if self.target_reached(metrics["force_mae"]) else float("nan")
-                source = "final"
-            costs["train.time_to_target_s"] = ttt
-            costs["train.target_reached"] = float(np.isfinite(ttt))
             info["time_to_target_source"] = source
         info.update(
             {
@@ -1025,7 +1000,7 @@ class RelaxedCellsTask(DatasetTask):
     No training: trainable models that are not fitted yet are marked not applicable.
     """
 
-    family = "potential"
+    family = "potentials"
     unit = "meV/Å"
 
     def __init__(self, name: str, dataset: str, energy_column: str, *, split: str = "test", n_cells: int | None = 200,

@@ -25,7 +25,7 @@ from matscibench.data.base import Dataset
 from matscibench.data.splits import MATBENCH_SEED, kfold_indices, split_hash
 from matscibench.data.structures import n_atoms_of
 from matscibench.models.base import EpochCallback, check_predictions, fit_with_callback
-from matscibench.tasks.base import DatasetTask, JobContext, TaskOutput
+from matscibench.families.base import DatasetTask, JobContext, TaskOutput
 
 __all__ = ["PropertyTask", "REGRESSION_METRICS", "CLASSIFICATION_METRICS"]
 
@@ -47,7 +47,7 @@ class PropertyTask(DatasetTask):
         for classification).
     """
 
-    family = "property"
+    family = "properties"
 
     def __init__(
         self,
@@ -205,20 +205,8 @@ class PropertyTask(DatasetTask):
 
         # time to target: first epoch whose validation metric meets the target; a model without
         # epochs reaches it (at the end of fit) when its test metric does
-        ttt = float("nan")
-        source = "none"
-        if self.target is not None:
-            hits = [t for (_, t, v) in cb.history if cb.reached(v)]
-            if cb.history:
-                source = "epochs"
-                if hits:
-                    ttt = hits[0]
-            else:
-                source = "final"
-                if self.target_reached(metrics[self.primary_metric]):
-                    ttt = fit_end
-            costs["train.time_to_target_s"] = ttt
-            costs["train.target_reached"] = float(np.isfinite(ttt))
+        ttt_costs, source = self.time_to_target(cb, metrics, fit_end)
+        costs.update(ttt_costs)
 
         preds = pd.DataFrame({"id": ds.ids[test].astype(str), "y_true": y_test, "y_pred": y_pred, "n_atoms": n_atoms})
         if y_score is not None:

@@ -38,21 +38,12 @@ from matscibench.cost.meters import latency_percentiles
 from matscibench.data.splits import kfold_indices, split_hash
 from matscibench.errors import DatasetError, ModelOutputError
 from matscibench.models.base import EpochCallback
-from matscibench.report.aggregate import CostColumn, register_cost_column
-from matscibench.tasks.base import JobContext, Task, TaskOutput
+from matscibench.families.base import JobContext, Task, TaskOutput
 
 __all__ = ["XrdTask", "register_tasks", "TARGETS"]
 
 TARGETS = ("crystal_system", "space_group", "lattice")
 
-register_cost_column(
-    CostColumn("predict.throughput_patterns_per_s", "inference (patterns/s)", "rate", "inference (patterns/s)"),
-    after="predict.throughput_structures_per_s",
-)
-register_cost_column(
-    CostColumn("data.simulation_patterns_per_s", "pattern simulation (patterns/s per core)", "rate", ""),
-    after="load.wall_s",
-)
 
 
 def _metrics_module():
@@ -139,7 +130,7 @@ class XrdTask(Task):
     def train_spec(self):
         spec = self.__dict__.get("_spec")
         if spec is None:
-            from matscibench.data.registry import get_dataset
+            from matscibench.families.registry import get_dataset
 
             spec = self.__dict__["_spec"] = get_dataset(self.dataset_name, **self.dataset_params)
         return spec
@@ -158,7 +149,7 @@ class XrdTask(Task):
     def test_specs(self) -> list:
         specs = self.__dict__.get("_test_specs")
         if specs is None:
-            from matscibench.data.registry import get_dataset
+            from matscibench.families.registry import get_dataset
 
             specs = self.__dict__["_test_specs"] = [
                 get_dataset(n, **p) for n, p in zip(self.test_dataset_names, self.test_dataset_params)
@@ -450,17 +441,8 @@ class XrdTask(Task):
                 )
             costs.update({f"predict.{k}": v for k, v in lat.items()})
 
-        source_ttt = "none"
-        if self.target is not None:
-            hits = [t for (_, t, v) in cb.history if cb.reached(v)]
-            if cb.history:
-                source_ttt = "epochs"
-                ttt = hits[0] if hits else float("nan")
-            else:
-                source_ttt = "final"
-                ttt = fit_end if self.target_reached(metrics[self.primary_metric]) else float("nan")
-            costs["train.time_to_target_s"] = ttt
-            costs["train.target_reached"] = float(np.isfinite(ttt))
+        ttt_costs, source_ttt = self.time_to_target(cb, metrics, fit_end)
+        costs.update(ttt_costs)
 
         test_formulas = set(formula.tolist())
         train_formulas = set(train_ds.formula[tr].astype(str).tolist())

@@ -1,0 +1,46 @@
+"""Crystal properties: formation energy, band gap, moduli, metal/non-metal (matbench v0.1, EMT alloys, Perov-5)."""
+
+from matscibench.families.base import Family
+from matscibench.models.base import ModelEntry
+
+FAMILY = Family(
+    name="properties",
+    title="Crystal properties",
+    tasks="matscibench.tasks.property",
+    datasets="matscibench.families.properties.datasets",
+    metrics="matscibench.metrics.classification",
+    models=(
+        ModelEntry("dummy", "matscibench.models.dummy:DummyModel", {}, "training mean (regression) / majority class"),
+        ModelEntry(
+            "dummy_stratified",
+            "matscibench.models.dummy:DummyModel",
+            {"classifier": "stratified"},
+            "matbench's Dummy: training mean (regression) / random labels drawn with the training class "
+            "frequencies, seeded (scikit-learn DummyClassifier strategy='stratified')",
+        ),
+        ModelEntry(
+            "magpie_rf",
+            "matscibench.models.featurized:FeaturizedModel",
+            {"featurizer": "magpie", "estimator": "random_forest", "estimator_params": {"max_features": 1 / 3}},
+            "Magpie composition statistics (132) + random forest, 100 trees, a third of the "
+            "features per split (Ward et al. 2016)",
+        ),
+        ModelEntry(
+            "rf_scm_magpie",
+            "matscibench.models.featurized:FeaturizedModel",
+            {"featurizer": "magpie", "estimator": "random_forest", "estimator_params": {"n_estimators": 500},
+             "imputation": "mean", "only_inputs": ["composition"]},
+            "matbench's RF-SCM/Magpie reference as run on composition tasks: Magpie (132) + random forest, "
+            "500 trees, scikit-learn's other defaults, mean imputation; composition tasks only (its "
+            "structure tasks add Sine Coulomb Matrix features, not implemented here)",
+        ),
+        ModelEntry(
+            "sitestats_gbm",
+            "matscibench.models.featurized:FeaturizedModel",
+            {"featurizer": "magpie+sitestats", "estimator": "hist_gradient_boosting"},
+            "Magpie + neighbour-list structure descriptors (38) + histogram gradient boosting, "
+            "reports validation MAE every 25 rounds (time to target)",
+        ),
+    ),
+    default_timeout_s=3 * 3600.0,
+)
