@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from matscibench.metrics import METRICS, MetricInfo, register_metric
-from matscibench.metrics.docs import BEGIN, END, metric_table, update_page
+from matscibench.families.docs import BEGIN, END, metric_table, update_page
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from matscibench.metrics.docs import FAMILY_METRIC_MODULES, update_page
+from matscibench.families import FAMILY_NAMES
+from matscibench.families.docs import update_page
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -17,7 +18,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
-    for family in FAMILY_METRIC_MODULES:
+    for family in FAMILY_NAMES:
         page = DOCS / f"{family}.md"
         if not page.exists():
             continue
