@@ -8,7 +8,7 @@ The public entry points are the command line (``matscibench --help``) and a smal
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from matscibench._version import __version__
 
 __all__ = ["__version__", "run_suite", "load_suite", "get_task", "get_dataset", "Store"]
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from matscibench import __version__
+from matscibench._version import __version__
 from matscibench.errors import MatscibenchError
 
 app = typer.Typer(

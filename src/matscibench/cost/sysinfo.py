@@ -130,7 +130,7 @@ def system_info() -> dict[str, Any]:
     """A JSON-able description of this machine and software stack."""
     import psutil
 
-    from matscibench import __version__
+    from matscibench._version import __version__
 
     vm = psutil.virtual_memory()
     uname = platform.uname()

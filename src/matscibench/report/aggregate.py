@@ -261,45 +261,7 @@ def aggregate_run(store: Store, run_id: str, results_dir: str | Path | None = No
             metric_list = [m for m in METRICS if m in mw.columns and mw.loc[mw.index.isin(keys), m].notna().any()]
         models = list(dict.fromkeys(tj["model"]))
         models = [m for m in model_order if m in models] + [m for m in models if m not in model_order]
-        rows = []
-        for model in models:
-            mj = tj[tj["model"] == model]
-            ok = mj[mj["status"] == "ok"]
-            row = ModelRow(
-                model=model,
-                n_ok=len(ok),
-                n_failed=int((mj["status"] == "failed").sum()),
-                n_skipped=int((mj["status"] == "skipped").sum()),
-            )
-            keys = ok["key"].tolist()
-            for _, j in ok.iterrows():
-                if isinstance(j["predictions_path"], str) and j["predictions_path"]:
-                    row.predictions.append({"fold": int(j["fold"]), "seed": int(j["seed"]), "path": j["predictions_path"]})
-            row.machines = sorted({str(infos.get(k, {}).get("machine") or "") for k in keys} - {""})
-            row.hosts = sorted({str(h) for h in ok["host"].dropna()})
-            for m in metric_list:
-                vals = mw.loc[mw.index.intersection(keys), m].to_numpy(dtype=float) if m in mw.columns else np.array([])
-                row.metrics[m] = _clip(summarize(vals, "accuracy"), METRICS[m].bounds if m in METRICS else None)
-            for col in COST_COLUMNS:
-                if col.key not in cw.columns:
-                    continue
-                vals = cw.loc[cw.index.intersection(keys), col.key].to_numpy(dtype=float)
-                if np.isfinite(vals).any():
-                    row.costs[col.key] = summarize(vals, col.kind)
-            if "train.target_reached" in cw.columns and keys:
-                r = cw.loc[cw.index.intersection(keys), "train.target_reached"].dropna()
-                if r.size:
-                    row.target_reached = (int(r.sum()), int(r.size))
-            for _, f in mj[mj["status"] != "ok"].iterrows():
-                row.failures.append(
-                    {
-                        "fold": int(f["fold"]),
-                        "seed": int(f["seed"]),
-                        "status": f["status"],
-                        "error": f"{f['error_type']}: {f['error_message']}",
-                    }
-                )
-            rows.append(row)
+        rows = [_model_row(model, tj[tj["model"] == model], infos, metric_list, mw, cw) for model in models]
         tasks_out.append(
             TaskReport(
                 tname, desc, unit, metric_list, target, rows,
@@ -313,14 +275,51 @@ def aggregate_run(store: Store, run_id: str, results_dir: str | Path | None = No
     n_jobs["planned"] = int(run.get("n_planned") or 0)
     hosts = sorted(set(jobs["host"].dropna())) if not jobs.empty else []
     machines = sorted({json.loads(x).get("machine", "") for x in jobs["info_json"].dropna()} - {""}) if not jobs.empty else []
-    machine_hosts: dict[str, set[str]] = {}
+    rdir = Path(results_dir) if results_dir is not None else _default_results_dir(store)
+    return RunReport(
+        run_id, run.get("suite_name", ""), run, tasks_out, n_jobs, hosts, machines, rdir,
+        machine_hosts=_machine_hosts(jobs),
+    )
+
+
+def _machine_hosts(jobs: pd.DataFrame) -> dict[str, list[str]]:
+    """machine fingerprint -> hosts that ran jobs on it (skipped jobs ran nowhere)."""
+    out: dict[str, set[str]] = {}
     if not jobs.empty:
         ran = jobs[jobs["status"] != "skipped"]
         for host, info in zip(ran["host"], ran["info_json"]):
             fp = json.loads(info).get("machine", "") if isinstance(info, str) else ""
-            machine_hosts.setdefault(str(fp or ""), set()).add(str(host) if isinstance(host, str) else "")
-    rdir = Path(results_dir) if results_dir is not None else _default_results_dir(store)
-    return RunReport(
-        run_id, run.get("suite_name", ""), run, tasks_out, n_jobs, hosts, machines, rdir,
-        machine_hosts={k: sorted(v - {""}) for k, v in machine_hosts.items()},
-    )
+            out.setdefault(str(fp or ""), set()).add(str(host) if isinstance(host, str) else "")
+    return {k: sorted(v - {""}) for k, v in out.items()}
+
+
+def _model_row(model: str, mj: pd.DataFrame, infos: dict[str, dict[str, Any]], metric_list: list[str],
+               mw: pd.DataFrame, cw: pd.DataFrame) -> ModelRow:
+    """One model's row of a task: job counts, metric and cost summaries over its finished jobs,
+    target reached, failures, predictions files, machines and hosts."""
+    ok = mj[mj["status"] == "ok"]
+    row = ModelRow(model=model, n_ok=len(ok), n_failed=int((mj["status"] == "failed").sum()),
+                   n_skipped=int((mj["status"] == "skipped").sum()))
+    keys = ok["key"].tolist()
+    for _, j in ok.iterrows():
+        if isinstance(j["predictions_path"], str) and j["predictions_path"]:
+            row.predictions.append({"fold": int(j["fold"]), "seed": int(j["seed"]), "path": j["predictions_path"]})
+    row.machines = sorted({str(infos.get(k, {}).get("machine") or "") for k in keys} - {""})
+    row.hosts = sorted({str(h) for h in ok["host"].dropna()})
+    for m in metric_list:
+        vals = mw.loc[mw.index.intersection(keys), m].to_numpy(dtype=float) if m in mw.columns else np.array([])
+        row.metrics[m] = _clip(summarize(vals, "accuracy"), METRICS[m].bounds if m in METRICS else None)
+    for col in COST_COLUMNS:
+        if col.key not in cw.columns:
+            continue
+        vals = cw.loc[cw.index.intersection(keys), col.key].to_numpy(dtype=float)
+        if np.isfinite(vals).any():
+            row.costs[col.key] = summarize(vals, col.kind)
+    if "train.target_reached" in cw.columns and keys:
+        r = cw.loc[cw.index.intersection(keys), "train.target_reached"].dropna()
+        if r.size:
+            row.target_reached = (int(r.sum()), int(r.size))
+    for _, f in mj[mj["status"] != "ok"].iterrows():
+        row.failures.append({"fold": int(f["fold"]), "seed": int(f["seed"]), "status": f["status"],
+                             "error": f"{f['error_type']}: {f['error_message']}"})
+    return row

@@ -132,7 +132,7 @@ def page(title: str, body: str, subtitle: str = "") -> str:
     """A complete HTML document: ``body`` is trusted HTML, ``title`` plain text."""
     digest = base64.b64encode(hashlib.sha256(JS.encode("utf-8")).digest()).decode("ascii")
     csp = f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{digest}'"
-    from matscibench import __version__
+    from matscibench._version import __version__
 
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -131,54 +131,17 @@ def plan_suite(
     model whose constructor raises or crashes gets its jobs recorded as failed, with the reason;
     the rest of the suite runs.
     """
-    from matscibench.families.registry import get_task
-
     tasks = []
     dropped: list[tuple[str, str]] = []
     checksums: dict[str, str] = {}
     timeouts: dict[str, float] = {}
-    n_folds: dict[int, int] = {}
-    where = suite.origin
     for entry in suite.tasks:
-        try:
-            task = get_task(entry.name, **entry.params)
-        except RegistryError as exc:
-            raise SuiteError(f"{where}: {exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise SuiteError(
-                f"{where}: task {entry.name!r} does not take params {entry.params}: {clean_text(safe_str(exc), 500)}. "
-                "Fix the task's 'params' (see `matscibench list tasks`)."
-            ) from None
-        if entry.optional and not task.data_available():
-            reason = f"data not available offline ({task.spec.status() if hasattr(task, 'spec') else 'missing'})"
-            hint = _data_hint(task)
-            dropped.append((entry.name, reason + (f"; {hint}" if hint else "")))
+        prepared = _prepare_task(suite, entry, progress, dropped)
+        if prepared is None:
             continue
-        try:
-            task.prepare(progress)
-            checksums[entry.name] = task.dataset_checksum()
-        except DatasetError as exc:
-            if entry.optional:
-                dropped.append((entry.name, str(exc)))
-                continue
-            raise
-        except (TypeError, ValueError) as exc:
-            raise SuiteError(
-                f"{where}: task {entry.name!r} cannot prepare its data with params {entry.params}: "
-                f"{clean_text(safe_str(exc), 500)}. Fix the task's 'params'."
-            ) from None
-        n = task.n_folds()
-        folds_opt = suite.folds_for(entry)
-        if folds_opt != "all":
-            out_of_range = [f for f in folds_opt if f >= n]
-            if out_of_range and (entry.folds is not None or len(out_of_range) == len(folds_opt)):
-                raise SuiteError(
-                    f"{where}: task {entry.name!r} has {n} fold(s), numbered 0 .. {n - 1}; folds "
-                    f"{out_of_range} do not exist. Fix 'folds' (or use folds = \"all\")."
-                )
+        task, checksums[entry.name] = prepared
         fam = all_families().get(getattr(task, "family", ""))
         timeouts[entry.name] = fam.default_timeout_s if fam is not None else FALLBACK_TIMEOUT_S
-        n_folds[id(entry)] = n
         tasks.append((entry, task))
     rid = run_id or suite.default_run_id(checksums)
     options = {"threads": threads, **suite.options}
@@ -187,26 +150,36 @@ def plan_suite(
     by_model: dict[str, tuple[Any, list[Any]]] = {}
     for entry, task in tasks:
         for mspec in suite.models_for(entry):
-            by_model.setdefault(mspec.display, (mspec, []))[1].append(entry)
-    items = [(label, m.name, dict(m.params), [(e.name, dict(e.params)) for e in es]) for label, (m, es) in by_model.items()]
+            by_model.setdefault(mspec.display, (mspec, []))[1].append((entry, task.n_folds()))
+    items = [(label, m.name, dict(m.params), [(e.name, dict(e.params)) for e, _ in es]) for label, (m, es) in by_model.items()]
     probed = _probe(items, isolate_models, workers)
 
-    jobs: list[JobSpec] = []
-    incompatible: list[tuple[JobSpec, str]] = []
-    unbuildable: list[tuple[JobSpec, str]] = []
+    plan = Plan(rid, suite, [], [], dropped, checksums)
+    plan.timeouts = timeouts
+    _expand_jobs(plan, by_model, probed, options)
+    # keep the suite's order: task by task, then model by model
+    order = {e.name: i for i, (e, _) in enumerate(tasks)}
+    plan.jobs.sort(key=lambda j: order[j.task.name])
+    return plan
+
+
+def _expand_jobs(plan: Plan, by_model: dict[str, tuple[Any, list[Any]]], probed: dict[str, dict[str, Any]],
+                 options: dict[str, Any]) -> None:
+    """Fill ``plan`` with one job per (task, model, fold, seed): runnable, incompatible (the
+    task's reason) or unbuildable (the model's constructor failed in the probe)."""
+    suite, rid, dropped = plan.suite, plan.run_id, plan.dropped_tasks
     for label, (mspec, entries) in by_model.items():
         res = probed.get(label) or {"error": "build", "message": "no answer from the worker that built it", "import_error": False}
         err = res.get("error")
         if err is not None:
             msg = res.get("message", "")
             if err in ("registry", "params") and not (mspec.optional and res.get("import_error")):
-                raise SuiteError(f"{where}: {msg}")
+                raise SuiteError(f"{suite.origin}: {msg}")
             if mspec.optional:
                 dropped.append((f"model {label}", f"cannot be built here ({msg})"))
                 continue
-        for i, entry in enumerate(entries):
+        for i, (entry, n) in enumerate(entries):
             reason = None if err else res["reasons"][i]
-            n = n_folds[id(entry)]
             folds_opt = suite.folds_for(entry)
             folds = list(range(n)) if folds_opt == "all" else [f for f in folds_opt if f < n]
             for fold in folds:
@@ -217,22 +190,61 @@ def plan_suite(
                         model=ModelRef(mspec.display, mspec.name, dict(mspec.params)),
                         fold=fold,
                         seed=seed,
-                        dataset_checksum=checksums[entry.name],
+                        dataset_checksum=plan.checksums[entry.name],
                         options=options,
                     )
                     if err:
-                        unbuildable.append((spec, f"model {label!r} could not be built: {res.get('message', '')}"))
+                        plan.unbuildable.append((spec, f"model {label!r} could not be built: {res.get('message', '')}"))
                     elif reason:
-                        incompatible.append((spec, reason))
+                        plan.incompatible.append((spec, reason))
                     else:
-                        jobs.append(spec)
-    # keep the suite's order: task by task, then model by model
-    order = {e.name: i for i, (e, _) in enumerate(tasks)}
-    jobs.sort(key=lambda j: order[j.task.name])
-    plan = Plan(rid, suite, jobs, incompatible, dropped, checksums)
-    plan.unbuildable = unbuildable
-    plan.timeouts = timeouts
-    return plan
+                        plan.jobs.append(spec)
+
+
+def _prepare_task(suite: Suite, entry: Any, progress: Any, dropped: list[tuple[str, str]]) -> tuple[Any, str] | None:
+    """Build one suite entry's task, prepare its data and read its checksum: (task, checksum), or
+    None when an optional task is dropped
+    (the reason appended to ``dropped``). Bad parameters or folds raise ``SuiteError``."""
+    from matscibench.families.registry import get_task
+
+    where = suite.origin
+    try:
+        task = get_task(entry.name, **entry.params)
+    except RegistryError as exc:
+        raise SuiteError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise SuiteError(
+            f"{where}: task {entry.name!r} does not take params {entry.params}: {clean_text(safe_str(exc), 500)}. "
+            "Fix the task's 'params' (see `matscibench list tasks`)."
+        ) from None
+    if entry.optional and not task.data_available():
+        reason = f"data not available offline ({task.spec.status() if hasattr(task, 'spec') else 'missing'})"
+        hint = _data_hint(task)
+        dropped.append((entry.name, reason + (f"; {hint}" if hint else "")))
+        return None
+    try:
+        task.prepare(progress)
+        checksum = task.dataset_checksum()
+    except DatasetError as exc:
+        if entry.optional:
+            dropped.append((entry.name, str(exc)))
+            return None
+        raise
+    except (TypeError, ValueError) as exc:
+        raise SuiteError(
+            f"{where}: task {entry.name!r} cannot prepare its data with params {entry.params}: "
+            f"{clean_text(safe_str(exc), 500)}. Fix the task's 'params'."
+        ) from None
+    n = task.n_folds()
+    folds_opt = suite.folds_for(entry)
+    if folds_opt != "all":
+        out_of_range = [f for f in folds_opt if f >= n]
+        if out_of_range and (entry.folds is not None or len(out_of_range) == len(folds_opt)):
+            raise SuiteError(
+                f"{where}: task {entry.name!r} has {n} fold(s), numbered 0 .. {n - 1}; folds "
+                f"{out_of_range} do not exist. Fix 'folds' (or use folds = \"all\")."
+            )
+    return task, checksum
 
 
 def longest_first(jobs: list[JobSpec], past: dict[tuple[str, str], float]) -> list[JobSpec]:
@@ -422,27 +434,8 @@ def _run_suite(
     report: bool = True,
     lease_s: float = 600.0,
 ) -> RunOutcome:
-    """``run_suite`` without the signal handling: plan, execute and record a suite.
-
-    Parameters
-    ----------
-    results: folder for the store (``results.sqlite``), predictions and reports.
-    store: a ``Store`` or a path/SQLAlchemy URL (default: ``<results>/results.sqlite``).
-    workers: jobs at once (default: the suite's, ``auto`` = CPU count).
-    run_id: record into this run (default: the suite name + a hash of the suite and its data).
-    retry_failed: forget failed jobs of this run and run them again.
-    executor: ``"local"`` (default: one fresh process per job), ``"dask"``, or any
-        ``concurrent.futures.Executor``.
-    scheduler, cluster_config: for ``dask``: an existing scheduler's address, or a dask-jobqueue
-        cluster description (TOML); neither: a LocalCluster sized to this machine.
-    exclusive: one job at a time per machine (cost measurements undisturbed by other jobs).
-    timeout_s, memory_limit_MiB: per-job limits (default: the suite's).
-    lease_s: how long a claim on a job stays valid without renewal (drivers sharing a store).
-    """
-    from rich.console import Console
-
+    """``run_suite`` without the signal handling (same parameters): plan, execute, record, report."""
     from matscibench.cost.meters import threads_default
-    from matscibench.cost.sysinfo import system_info
     from matscibench.run.executor import ThreadExecutor, forked_children_die_with_this_process
     from matscibench.run.progress import RunDisplay
 
@@ -451,21 +444,9 @@ def _run_suite(
     memory_limit_MiB = _positive(memory_limit_MiB, "--memory-limit (MiB)")
     if run_id is not None:
         check_name(run_id, "run id", NAME_MAX_CHARS)
-    if console is None:
-        import sys
-
-        # a log file or pipe gets wide lines rather than numbers cut short with "…"
-        console = Console(quiet=quiet, width=None if sys.stdout.isatty() else 160)
-    out_dir = default_results_dir(results).resolve()
-    check_writable_dir(out_dir)
-    if store is None:
-        store = Store(out_dir / "results.sqlite")
-    elif not isinstance(store, Store):
-        store = Store(store)
-    store.check_writable()
-    n_workers = resolve_workers(workers, suite)
-    if exclusive:
-        n_workers = 1
+    console = console if console is not None else _default_console(quiet)
+    out_dir, store = _open_store(results, store)
+    n_workers = 1 if exclusive else resolve_workers(workers, suite)
     threads = threads_default(n_workers)
     display = RunDisplay(console, enabled=not quiet)
     # workers of a dataset generator's process pool die with this process, even by kill -9
@@ -478,26 +459,18 @@ def _run_suite(
         what = name if name.startswith("model ") else f"task {name}"
         console.print(f"[yellow]skipping optional {what}[/]: {reason}")
 
+    from matscibench.cost.sysinfo import system_info
+
     sysinfo = system_info()
     new = store.ensure_run(plan.run_id, suite.name, suite.model_dump(mode="json"), sysinfo, plan.n_planned)
     if retry_failed:
         n = store.delete_jobs(plan.run_id, ("failed",))
         if n:
             console.print(f"retrying {n} failed job(s)")
-    done = store.recorded_keys(plan.run_id)
-    for spec, reason in plan.incompatible:
-        if spec.key not in done:
-            store.record(JobResult.failure(spec, RuntimeError(reason), status="skipped"))
-            done.add(spec.key)
-    for spec, reason in plan.unbuildable:
-        if spec.key not in done:
-            store.record(JobResult.failure(spec, ModelBuildError(reason)))
-            done.add(spec.key)
+    done = _record_not_runnable(store, plan)
     # time limit of each task's jobs: --timeout, else the suite's timeout_s, else the family default
     limits = {name: timeout_s or suite.timeout_s or t for name, t in plan.timeouts.items()}
     todo = longest_first([j for j in plan.jobs if j.key not in done], store.past_wall_times())
-    n_resumed = len(plan.jobs) - len(todo)
-    verb = "starting" if new else "resuming"
 
     own_executor = not isinstance(executor, Executor)
     kind = executor if isinstance(executor, str) else "local"
@@ -513,7 +486,7 @@ def _run_suite(
         )
     slots = int(getattr(executor, "max_workers", n_workers) or n_workers)
     console.print(
-        f"[bold]{verb} run {plan.run_id}[/]: {plan.n_planned} jobs planned"
+        f"[bold]{'starting' if new else 'resuming'} run {plan.run_id}[/]: {plan.n_planned} jobs planned"
         + (f", {plan.n_planned - len(todo)} already recorded" if not new else "")
         + f", {len(todo)} to run on {slots} worker(s) × {threads} thread(s)"
         + (f" ({kind} executor)" if own_executor else "")
@@ -524,132 +497,209 @@ def _run_suite(
     shown = sorted({_duration(v) for v in limits.values()})
     if shown:
         console.print(f"job time limit: {', '.join(shown)} ({source})")
-    submit_limited = getattr(executor, "submit_limited", None)
-    events = executor.queue() if hasattr(executor, "queue") else None
-    with_resources = bool(getattr(executor, "accepts_resources", False))
-    model_resources = {m.display: dict(m.resources) for m in suite.models}
 
-    status = "complete"
-    n_ran = 0
-    queue: deque[tuple[JobSpec, int]] = deque((spec, 1) for spec in todo)
-    pending: dict[Future, tuple[JobSpec, int]] = {}
-    deferred: list[tuple[JobSpec, int]] = []  # claimed by another live driver
-    retry_at: list[tuple[float, JobSpec, int]] = []
-    window = max(1, 2 * slots)
-    last_renew = time.monotonic()
+    loop = _Dispatch(plan=plan, suite=suite, store=store, executor=executor, out_dir=out_dir, limits=limits,
+                     sysinfo=sysinfo, lease_s=lease_s, window=max(1, 2 * slots))
+    _drive(loop, todo, display, own_executor, console)
+    outcome = RunOutcome(run_id=plan.run_id, store_url=store.url, results_dir=out_dir, n_planned=plan.n_planned,
+                         n_ran=loop.n_ran, n_resumed=len(plan.jobs) - len(todo), counts={})
+    _finish(store, outcome, console, report, t_start)
+    return outcome
+
+
+def _drive(loop: _Dispatch, todo: list[JobSpec], display: Any, own_executor: bool, console: Any) -> None:
+    """Run the loop; on Ctrl-C / SIGTERM or a failure of the driver itself, stop the jobs and
+    everything they started, release the claims and mark the run (interrupted / failed)."""
+    executor, store, run_id = loop.executor, loop.store, loop.plan.run_id
+    interrupted = False
     try:
         with display.running(todo) as live:
-            while queue or pending or deferred or retry_at:
-                now = time.monotonic()
-                for item in [r for r in retry_at if r[0] <= now]:
-                    retry_at.remove(item)
-                    queue.appendleft((item[1], item[2]))
-                while queue and len(pending) < window:
-                    spec, attempt = queue.popleft()
-                    state = store.claim(plan.run_id, spec.key, lease_s)
-                    if state == "recorded":
-                        live.elsewhere(spec)
-                        continue
-                    if state == "taken":
-                        deferred.append((spec, attempt))
-                        continue
-                    kwargs = {}
-                    if with_resources:
-                        kwargs["resources"] = {**suite.resources, **model_resources.get(spec.model.label, {})}
-                    if submit_limited is not None:
-                        fut = submit_limited(run_job, spec, events, timeout_s=limits.get(spec.task.name), **kwargs)
-                    else:
-                        fut = executor.submit(run_job, spec, events, **kwargs)
-                    pending[fut] = (spec, attempt)
-                if not pending and not queue:
-                    if retry_at:
-                        time.sleep(min(0.5, max(0.0, min(r[0] for r in retry_at) - time.monotonic())))
-                        continue
-                    if deferred:  # wait for the other driver, or for its claims to go stale
-                        time.sleep(1.0)
-                        queue.extend(deferred)
-                        deferred.clear()
-                        continue
-                    break
-                finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED) if pending else (set(), set())
-                live.drain(events)
-                for fut in finished:
-                    spec, attempt = pending.pop(fut)
-                    try:
-                        result = fut.result()
-                    except Exception as exc:  # crashed worker, timeout, memory, executor failure
-                        # a killed job records the time it ran, not ~0 s
-                        t_end = getattr(exc, "finished_at", None) or time.time()
-                        result = JobResult.failure(spec, exc, started_at=getattr(exc, "started_at", None) or t_end, finished_at=t_end)
-                        remote = getattr(exc, "remote_traceback", None)
-                        if remote is not None:
-                            result.traceback = clean_text(remote, TRACEBACK_MAX_CHARS)
-                    if result.status == "failed" and result.error_type in TRANSIENT_ERRORS and attempt <= suite.retries:
-                        delay = min(60.0, 2.0 ** (attempt - 1))
-                        live.retrying(spec, result, attempt, delay)
-                        retry_at.append((time.monotonic() + delay, spec, attempt + 1))
-                        continue
-                    result.info.setdefault("machine", sysinfo.get("fingerprint"))
-                    result.info["attempts"] = attempt
-                    if attempt > 1 and result.status == "failed":
-                        result.error_message = f"{result.error_message} (after {attempt} attempts)"
-                    record_result(store, result, out_dir)
-                    n_ran += 1
-                    live.finished(spec, result)
-                if time.monotonic() - last_renew > lease_s / 4:
-                    store.renew_claims(plan.run_id, [s.key for s, _ in pending.values()], lease_s)
-                    last_renew = time.monotonic()
-            live.drain(events)
+            loop.run(todo, live)
     except KeyboardInterrupt as exc:
-        status = "interrupted"
+        interrupted = True
         executor.shutdown(wait=False, cancel_futures=True)
-        store.release_claims(plan.run_id)
-        store.finish_run(plan.run_id, status)
+        store.release_claims(run_id)
+        store.finish_run(run_id, "interrupted")
         why = f" by {exc.args[0]}" if isinstance(exc, Terminated) and exc.args else ""
-        console.print(f"[yellow]interrupted{why}[/]: {n_ran} job(s) recorded; run the same command again to resume {plan.run_id}")
+        console.print(f"[yellow]interrupted{why}[/]: {loop.n_ran} job(s) recorded; run the same command again to resume {run_id}")
         raise
     except BaseException:
-        # the driver itself failed (the store refused a write, ...): stop the jobs and everything
-        # they started, leave no claims behind, and say so in the run's status
-        status = "interrupted"
+        # the driver itself failed (the store refused a write, ...)
+        interrupted = True
         executor.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
-            store.release_claims(plan.run_id)
+            store.release_claims(run_id)
         with contextlib.suppress(Exception):
-            store.finish_run(plan.run_id, "failed")
+            store.finish_run(run_id, "failed")
         raise
     finally:
-        if own_executor and status != "interrupted":
+        if own_executor and not interrupted:
             executor.shutdown(wait=True)
-    jobs = store.jobs_frame(plan.run_id)
-    counts = {k: int(v) for k, v in jobs["status"].value_counts().items()} if not jobs.empty else {}
-    if counts.get("failed"):
-        status = "complete with failures"
-    store.finish_run(plan.run_id, status)
-    outcome = RunOutcome(
-        run_id=plan.run_id,
-        store_url=store.url,
-        results_dir=out_dir,
-        n_planned=plan.n_planned,
-        n_ran=n_ran,
-        n_resumed=n_resumed,
-        counts=counts,
-    )
+
+
+def _default_console(quiet: bool) -> Any:
+    import sys
+
+    from rich.console import Console
+
+    # a log file or pipe gets wide lines rather than numbers cut short with "…"
+    return Console(quiet=quiet, width=None if sys.stdout.isatty() else 160)
+
+
+def _open_store(results: str | Path | None, store: Store | str | None) -> tuple[Path, Store]:
+    """The results folder (checked writable) and the store (default ``<results>/results.sqlite``)."""
+    out_dir = default_results_dir(results).resolve()
+    check_writable_dir(out_dir)
+    if store is None:
+        store = Store(out_dir / "results.sqlite")
+    elif not isinstance(store, Store):
+        store = Store(store)
+    store.check_writable()
+    return out_dir, store
+
+
+def _record_not_runnable(store: Store, plan: Plan) -> set[str]:
+    """Record the jobs that cannot run (incompatible: skipped; model not buildable: failed);
+    return the keys recorded in the run so far."""
+    done = store.recorded_keys(plan.run_id)
+    for spec, reason in plan.incompatible:
+        if spec.key not in done:
+            store.record(JobResult.failure(spec, RuntimeError(reason), status="skipped"))
+            done.add(spec.key)
+    for spec, reason in plan.unbuildable:
+        if spec.key not in done:
+            store.record(JobResult.failure(spec, ModelBuildError(reason)))
+            done.add(spec.key)
+    return done
+
+
+@dataclass
+class _Dispatch:
+    """The driver's loop: claim and submit jobs (at most ``window`` in flight), collect results,
+    retry transient failures with back-off, record everything else, renew claims."""
+
+    plan: Plan
+    suite: Suite
+    store: Store
+    executor: Executor
+    out_dir: Path
+    limits: dict[str, float]
+    sysinfo: dict[str, Any]
+    lease_s: float
+    window: int
+    n_ran: int = 0
+    queue: deque = field(default_factory=deque)
+    pending: dict = field(default_factory=dict)
+    #: claimed by another live driver
+    deferred: list = field(default_factory=list)
+    retry_at: list = field(default_factory=list)
+
+    def run(self, todo: list[JobSpec], live: Any) -> None:
+        self.queue.extend((spec, 1) for spec in todo)
+        events = self.executor.queue() if hasattr(self.executor, "queue") else None
+        last_renew = time.monotonic()
+        while self.queue or self.pending or self.deferred or self.retry_at:
+            self._requeue_due()
+            self._fill(live, events)
+            if not self.pending and not self.queue:
+                if self._wait_idle():
+                    continue
+                break
+            finished, _ = wait(list(self.pending), timeout=0.2, return_when=FIRST_COMPLETED) if self.pending else (set(), set())
+            live.drain(events)
+            for fut in finished:
+                self._collect(fut, live)
+            if time.monotonic() - last_renew > self.lease_s / 4:
+                self.store.renew_claims(self.plan.run_id, [s.key for s, _ in self.pending.values()], self.lease_s)
+                last_renew = time.monotonic()
+        live.drain(events)
+
+    def _requeue_due(self) -> None:
+        now = time.monotonic()
+        for item in [r for r in self.retry_at if r[0] <= now]:
+            self.retry_at.remove(item)
+            self.queue.appendleft((item[1], item[2]))
+
+    def _fill(self, live: Any, events: Any) -> None:
+        submit_limited = getattr(self.executor, "submit_limited", None)
+        with_resources = bool(getattr(self.executor, "accepts_resources", False))
+        while self.queue and len(self.pending) < self.window:
+            spec, attempt = self.queue.popleft()
+            state = self.store.claim(self.plan.run_id, spec.key, self.lease_s)
+            if state == "recorded":
+                live.elsewhere(spec)
+                continue
+            if state == "taken":
+                self.deferred.append((spec, attempt))
+                continue
+            kwargs = {}
+            if with_resources:
+                model_res = next((dict(m.resources) for m in self.suite.models if m.display == spec.model.label), {})
+                kwargs["resources"] = {**self.suite.resources, **model_res}
+            if submit_limited is not None:
+                fut = submit_limited(run_job, spec, events, timeout_s=self.limits.get(spec.task.name), **kwargs)
+            else:
+                fut = self.executor.submit(run_job, spec, events, **kwargs)
+            self.pending[fut] = (spec, attempt)
+
+    def _wait_idle(self) -> bool:
+        """Nothing in flight or queued: wait for retries or for another driver's claims; False
+        when nothing is left at all."""
+        if self.retry_at:
+            time.sleep(min(0.5, max(0.0, min(r[0] for r in self.retry_at) - time.monotonic())))
+            return True
+        if self.deferred:  # wait for the other driver, or for its claims to go stale
+            time.sleep(1.0)
+            self.queue.extend(self.deferred)
+            self.deferred.clear()
+            return True
+        return False
+
+    def _collect(self, fut: Future, live: Any) -> None:
+        spec, attempt = self.pending.pop(fut)
+        try:
+            result = fut.result()
+        except Exception as exc:  # crashed worker, timeout, memory, executor failure
+            # a killed job records the time it ran, not ~0 s
+            t_end = getattr(exc, "finished_at", None) or time.time()
+            result = JobResult.failure(spec, exc, started_at=getattr(exc, "started_at", None) or t_end, finished_at=t_end)
+            remote = getattr(exc, "remote_traceback", None)
+            if remote is not None:
+                result.traceback = clean_text(remote, TRACEBACK_MAX_CHARS)
+        if result.status == "failed" and result.error_type in TRANSIENT_ERRORS and attempt <= self.suite.retries:
+            delay = min(60.0, 2.0 ** (attempt - 1))
+            live.retrying(spec, result, attempt, delay)
+            self.retry_at.append((time.monotonic() + delay, spec, attempt + 1))
+            return
+        result.info.setdefault("machine", self.sysinfo.get("fingerprint"))
+        result.info["attempts"] = attempt
+        if attempt > 1 and result.status == "failed":
+            result.error_message = f"{result.error_message} (after {attempt} attempts)"
+        record_result(self.store, result, self.out_dir)
+        self.n_ran += 1
+        live.finished(spec, result)
+
+
+def _finish(store: Store, outcome: RunOutcome, console: Any, report: bool, t_start: float) -> None:
+    """Mark the run finished, write the reports, print the summary and where everything is."""
+    jobs = store.jobs_frame(outcome.run_id)
+    outcome.counts = {k: int(v) for k, v in jobs["status"].value_counts().items()} if not jobs.empty else {}
+    status = "complete with failures" if outcome.counts.get("failed") else "complete"
+    store.finish_run(outcome.run_id, status)
     if report:
         from matscibench.report.aggregate import aggregate_run
         from matscibench.report.render import console_tables, write_reports
 
-        rep = aggregate_run(store, plan.run_id)
-        outcome.reports = write_reports(rep, out_dir / "reports" / plan.run_id)
+        rep = aggregate_run(store, outcome.run_id)
+        outcome.reports = write_reports(rep, outcome.results_dir / "reports" / outcome.run_id)
         for tab in console_tables(rep):
             console.print(tab)
     outcome.wall_s = time.perf_counter() - t_start
     console.print(
-        f"[bold]run {plan.run_id}[/] {status}: "
-        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        f"[bold]run {outcome.run_id}[/] {status}: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items()))
         + f" in {outcome.wall_s:.1f} s"
     )
     console.print(f"store:  {store.url}")
     for kind_, path in outcome.reports.items():
         console.print(f"report ({kind_}): {path}")
-    return outcome
