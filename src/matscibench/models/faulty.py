@@ -28,9 +28,6 @@ class RaisingModel(DummyModel):
         super().__init__()
         self.where = where
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"where": self.where}
-
     def fit(self, X: Sequence[Any], y: Any) -> RaisingModel:
         if self.where == "fit":
             raise ValueError("this model always fails in fit")
@@ -70,9 +67,6 @@ class SlowModel(DummyModel):
         super().__init__()
         self.seconds = seconds
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"seconds": self.seconds}
-
     def fit(self, X: Sequence[Any], y: Any) -> SlowModel:
         time.sleep(self.seconds)
         return super().fit(X, y)
@@ -84,9 +78,6 @@ class HungryModel(DummyModel):
     def __init__(self, mib: int = 200) -> None:
         super().__init__()
         self.mib = mib
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"mib": self.mib}
 
     def fit(self, X: Sequence[Any], y: Any) -> HungryModel:
         block = np.ones(self.mib * 1024 * 1024 // 8)
@@ -105,9 +96,6 @@ class BusyModel(DummyModel):
     def __init__(self, work: int = 2000) -> None:
         super().__init__()
         self.work = work
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"work": self.work}
 
     def fit(self, X: Sequence[Any], y: Any) -> BusyModel:
         rng = np.random.default_rng(0)
@@ -135,9 +123,6 @@ class HostileMessageModel(DummyModel):
         self.kind = kind
         self.mib = mib
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"kind": self.kind, "mib": self.mib}
-
     def fit(self, X: Sequence[Any], y: Any) -> HostileMessageModel:
         if self.kind == "surrogate":
             raise ValueError("bad bytes \udcff\udc80 from a C library")
@@ -160,9 +145,6 @@ class ChildSpawningModel(DummyModel):
         self.pid_file = pid_file
         self.seconds = seconds
         self.kind = kind
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"pid_file": self.pid_file, "seconds": self.seconds, "kind": self.kind}
 
     def fit(self, X: Sequence[Any], y: Any) -> ChildSpawningModel:
         import subprocess
