@@ -3,25 +3,51 @@
 ``process_pool(n)`` gives workers that do not inherit the parent's threads: a process that has
 already run OpenMP code (phonopy, torch, BLAS) and then ``fork()``s can deadlock in the child
 (libgomp's thread pool is not fork-safe), which is what a job that computed phonons and then
-generated a dataset met. So the workers come from a fork server (Linux) or are spawned (macOS,
-Windows): they start from a clean interpreter and import what the submitted function needs.
-Functions and arguments must therefore be picklable and must not rely on globals the parent set.
+generated a dataset met. So the workers are spawned: they start from a clean interpreter and
+import what the submitted function needs (about a second per worker, once per pool). Functions and
+arguments must therefore be picklable and must not rely on globals the parent set.
+
+Not a fork server: its workers hold the server's liveness pipe open, so after a ``kill -9`` of
+the process that started it the server and its workers live on, finishing work for nobody
+(measured: both workers alive until their tasks ended). Spawned workers are children of the pool's
+owner and ask the kernel to kill them when it dies (Linux ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-__all__ = ["process_pool", "safe_context"]
+__all__ = ["process_pool", "safe_context", "die_with_parent"]
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; elsewhere a no-op).
+    Meant for a freshly started child."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: no such guarantee
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(137)
+
+
+def _init_worker(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:
+    die_with_parent()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def safe_context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` where it exists, else ``spawn``."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    """``spawn``: workers that share no state with this process (see the module docstring)."""
+    return multiprocessing.get_context("spawn")
 
 
 def process_pool(
@@ -29,5 +55,6 @@ def process_pool(
 ) -> ProcessPoolExecutor:
     """A ``ProcessPoolExecutor`` of ``max_workers`` fork-safe workers (see the module docstring)."""
     return ProcessPoolExecutor(
-        max_workers=max(1, int(max_workers)), mp_context=safe_context(), initializer=initializer, initargs=initargs
+        max_workers=max(1, int(max_workers)), mp_context=safe_context(), initializer=_init_worker,
+        initargs=(initializer, initargs),
     )

@@ -23,6 +23,7 @@ from concurrent.futures import Executor, Future
 from multiprocessing.connection import wait as mp_wait
 from typing import Any, Callable
 
+from matscibench.parallel import die_with_parent
 from matscibench.errors import (
     TRACEBACK_MAX_CHARS,
     JobMemoryExceeded,
@@ -50,19 +51,6 @@ PRELOAD = [
 _PDEATHSIG_INSTALLED = False
 
 
-def _die_with_parent() -> None:
-    """In a freshly forked child (Linux): ask the kernel to SIGKILL us when our parent dies."""
-    parent = os.getppid()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux: no such guarantee
-        return
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(137)
-
-
 def forked_children_die_with_this_process() -> None:
     """From now on every process this one forks (the ``fork`` workers of a dataset generator's
     process pool, ``multiprocessing`` fork processes) is killed by the kernel when this process
@@ -73,7 +61,7 @@ def forked_children_die_with_this_process() -> None:
     global _PDEATHSIG_INSTALLED
     if _PDEATHSIG_INSTALLED or not hasattr(os, "register_at_fork") or not os.path.exists("/proc/self"):
         return
-    os.register_at_fork(after_in_child=_die_with_parent)
+    os.register_at_fork(after_in_child=die_with_parent)
     _PDEATHSIG_INSTALLED = True
 
 
