@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from matscibench.models.base import is_classification_target
 
@@ -15,7 +16,7 @@ __all__ = ["DummyModel", "CLASSIFIER_STRATEGIES"]
 CLASSIFIER_STRATEGIES = ("most_frequent", "stratified")
 
 
-class DummyModel:
+class DummyModel(BaseEstimator):
     """Predicts the training mean (or median) for regression; for classification either the most
     frequent class or, with ``classifier="stratified"``, random labels drawn with the training
     class frequencies.
@@ -38,16 +39,6 @@ class DummyModel:
         self.strategy = strategy
         self.classifier = classifier
         self.random_state = random_state
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"strategy": self.strategy, "classifier": self.classifier, "random_state": self.random_state}
-
-    def set_params(self, **params: Any) -> DummyModel:
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"invalid parameter {k!r} for DummyModel; valid: {', '.join(self.get_params())}")
-            setattr(self, k, v)
-        return self
 
     def fit(self, X: Sequence[Any], y: Any) -> DummyModel:
         y = np.asarray(y)
