@@ -42,6 +42,7 @@ __all__ = [
     "CoulombMatrixKRR",
     "radius_edges",
     "triplets",
+    "GraphNetRegressor",
     "SchNetModel",
     "DimeNetPPModel",
     "RadiusGraph",
