@@ -2,7 +2,7 @@
 """Time matscibench's Coulomb-matrix eigenvalue featuriser against dscribe's ``CoulombMatrix``.
 
 Both compute the sorted eigenvalue spectrum of the Coulomb matrix (``permutation="eigenspectrum"``
-in dscribe; ``models.molecules.coulomb_eigenvalues`` here) of the same N molecules, single
+in dscribe; ``families.molecules.models.coulomb_eigenvalues`` here) of the same N molecules, single
 process (dscribe with ``n_jobs=1``): the real QM7 molecules (qml's copy, 7,101 molecules of up to
 23 atoms) when ``qml_qm7/qm7_xyz.tar.gz`` is found under ``$MATSCIBENCH_DATA`` or
 ``../shared/data``, otherwise ASE's G2 molecules repeated. The outputs are checked to agree
@@ -44,7 +44,7 @@ def load_molecules(n: int) -> tuple[list[Any], str]:
     """N ASE ``Atoms`` (QM7 when present) and where they came from."""
     from ase import Atoms
 
-    from matscibench.data.molecule_data import parse_xyz
+    from matscibench.families.molecules.data import parse_xyz
 
     for root in data_roots():
         path = root / QM7
@@ -88,7 +88,7 @@ def run(n: int, repeats: int) -> None:
     from importlib.metadata import version
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from matscibench.models.molecules import coulomb_eigenvalues
+    from matscibench.families.molecules.models import coulomb_eigenvalues
 
     atoms, source = load_molecules(n)
     n = len(atoms)

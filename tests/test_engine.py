@@ -92,7 +92,7 @@ def test_misbehaving_models_fail_their_job_with_the_reason(small_emt, model, pat
 
 def test_incompatible_model_is_skipped(small_emt):
     t = get_task("emt_formation_energy", **TASK_PARAMS)
-    from matscibench.models.featurized import FeaturizedModel
+    from matscibench.families.properties.models import FeaturizedModel
 
     assert t.incompatibility(FeaturizedModel(featurizer="sitestats")) is None
     comp_task = get_task("matbench_expt_gap")

@@ -570,7 +570,7 @@ def test_suite_files_switch_the_property_model_and_potential_off_with_none():
 
 
 def test_generators_and_property_models_are_not_applicable_to_each_other(small_emt):
-    from matscibench.models.featurized import FeaturizedModel
+    from matscibench.families.properties.models import FeaturizedModel
     from matscibench.models.generators import TrainingReplay
 
     gen_task = get_task("gen_emt_alloys", **EMT_PARAMS)

@@ -81,7 +81,7 @@ def test_kill_minus_nine_then_resume(tmp_path, small_emt):
         dup = c.execute("select count(*) from (select key from jobs group by run_id, key having count(*) > 1)").fetchone()[0]
     assert planned == 20 and len(rows) == 20 and dup == 0
     assert {s for _, s in rows} == {"ok"}
-    from matscibench.tasks.property import REGRESSION_METRICS
+    from matscibench.families.properties.task import REGRESSION_METRICS
 
     assert len(REGRESSION_METRICS) == 8  # matbench's set (mae, rmse, mape, max_error) and ours
     assert n_metric_rows == 20 * len(REGRESSION_METRICS)  # every job has its regression metrics, once

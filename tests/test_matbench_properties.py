@@ -2,7 +2,7 @@
 
 Published per-fold numbers come from materialsproject/matbench @ 936176db18ca4cd7b38cbd957c017a5bac770c6b,
 ``benchmarks/matbench_v0.1_dummy/results.json.gz`` and ``benchmarks/matbench_v0.1_rf/results.json.gz``
-(``matscibench.data.matbench_published`` holds them; the fold identifiers below were read from the same
+(``matscibench.families.properties.matbench_published`` holds them; the fold identifiers below were read from the same
 files: ``tasks[<task>]["results"]["fold_<i>"]["data"]`` keys).
 """
 
@@ -20,7 +20,7 @@ from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier
 
 from matscibench import metrics as M
-from matscibench.data.matbench_published import MATBENCH_METRIC_NAMES, MATBENCH_PUBLISHED
+from matscibench.families.properties.matbench_published import MATBENCH_METRIC_NAMES, MATBENCH_PUBLISHED
 from matscibench.models.base import set_seed
 from matscibench.families.registry import build_model
 from matscibench.families.registry import get_task

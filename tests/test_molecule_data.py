@@ -9,7 +9,10 @@ import tarfile
 import numpy as np
 import pytest
 
-from matscibench.data import molecule_data as md
+from matscibench.families.molecules import data as md
+from matscibench.families.molecules import xtb_molecules as xm
+from matscibench.sim import units as U
+from matscibench.sim import xtb as X
 
 SMALL_XTB = {"n_molecules": 40, "seed": 0}
 SMALL_VIB = {"n_molecules": 6, "seed": 0}
@@ -19,14 +22,14 @@ SMALL_VIB = {"n_molecules": 6, "seed": 0}
 def test_unit_constants_agree_with_ase():
     from ase import units
 
-    assert md.HARTREE_IN_EV == pytest.approx(units.Hartree, rel=1e-8)
-    assert md.BOHR_IN_ANGSTROM == pytest.approx(units.Bohr, rel=1e-8)
-    assert md.KCAL_PER_MOL_IN_EV == pytest.approx(units.kcal / units.mol, rel=1e-8)
-    assert md.E_ANGSTROM_IN_DEBYE == pytest.approx(1 / units.Debye, rel=1e-7)
-    assert md.INVCM_IN_EV == pytest.approx(units.invcm, rel=1e-7)
-    assert md.KB_EV_PER_K == pytest.approx(units.kB, rel=1e-6)  # ASE: CODATA 2014, ours 2018
+    assert U.HARTREE_IN_EV == pytest.approx(units.Hartree, rel=1e-8)
+    assert U.BOHR_IN_ANGSTROM == pytest.approx(units.Bohr, rel=1e-8)
+    assert U.KCAL_PER_MOL_IN_EV == pytest.approx(units.kcal / units.mol, rel=1e-8)
+    assert U.E_ANGSTROM_IN_DEBYE == pytest.approx(1 / units.Debye, rel=1e-7)
+    assert U.INVCM_IN_EV == pytest.approx(units.invcm, rel=1e-7)
+    assert U.KB_EV_PER_K == pytest.approx(units.kB, rel=1e-6)  # ASE: CODATA 2014, ours 2018
     # R in cal/(mol K) from k_B and the Faraday constant
-    assert md.R_CAL_PER_MOL_K == pytest.approx(md.KB_EV_PER_K * md.EV_PER_K_IN_CAL_PER_MOL_K, rel=1e-7)
+    assert U.R_CAL_PER_MOL_K == pytest.approx(U.KB_EV_PER_K * U.EV_PER_K_IN_CAL_PER_MOL_K, rel=1e-7)
 
 
 def test_unit_factors_agree_with_scipy_codata():
@@ -54,14 +57,14 @@ def test_unit_factors_agree_with_scipy_codata():
         ("a0²", "Å²"): (a0_m / C.angstrom) ** 2,
         ("a0³", "Å³"): (a0_m / C.angstrom) ** 3,
     }
-    assert set(md.UNIT_FACTORS) == set(expected)
+    assert set(U.UNIT_FACTORS) == set(expected)
     for (src, dst), factor in expected.items():
-        assert md.convert(1.0, src, dst) == pytest.approx(factor, rel=3e-9), (src, dst)
-        assert md.convert(factor, dst, src) == pytest.approx(1.0, rel=3e-9), (dst, src)
-    assert md.KB_EV_PER_K == pytest.approx(C.k / C.e, rel=1e-9)
-    assert md.R_CAL_PER_MOL_K == pytest.approx(C.R / C.calorie, rel=1e-9)
+        assert U.convert(1.0, src, dst) == pytest.approx(factor, rel=3e-9), (src, dst)
+        assert U.convert(factor, dst, src) == pytest.approx(1.0, rel=3e-9), (dst, src)
+    assert U.KB_EV_PER_K == pytest.approx(C.k / C.e, rel=1e-9)
+    assert U.R_CAL_PER_MOL_K == pytest.approx(C.R / C.calorie, rel=1e-9)
     # Hartree -> meV on a QM9 value: methane's gap 0.5048 Ha is 13736.3 meV
-    assert md.convert(0.5048, "Ha", "meV") == pytest.approx(13736.3, abs=0.05)
+    assert U.convert(0.5048, "Ha", "meV") == pytest.approx(13736.3, abs=0.05)
 
 
 def test_bohr_powers_are_not_confused():
@@ -72,10 +75,10 @@ def test_bohr_powers_are_not_confused():
     assert md.TARGETS["alpha"].unit == md.TARGETS["alpha"].report_unit == "a0³"
     assert md.TARGETS["r2"].unit == md.TARGETS["r2"].report_unit == "a0²"
     assert md.TARGETS["alpha"].scale == 1.0 and md.TARGETS["r2"].scale == 1.0
-    assert md.convert(13.21, "a0³", "Å³") == pytest.approx(13.21 * a0**3, rel=1e-12)  # methane's α
-    assert md.convert(1.0, "a0³", "Å³") == pytest.approx(0.1481847, abs=1e-7)
-    assert md.convert(35.3641, "a0²", "Å²") == pytest.approx(35.3641 * a0**2, rel=1e-12)
-    assert md.convert(md.convert(7.0, "a0³", "Å³"), "Å³", "a0³") == pytest.approx(7.0, rel=1e-14)
+    assert U.convert(13.21, "a0³", "Å³") == pytest.approx(13.21 * a0**3, rel=1e-12)  # methane's α
+    assert U.convert(1.0, "a0³", "Å³") == pytest.approx(0.1481847, abs=1e-7)
+    assert U.convert(35.3641, "a0²", "Å²") == pytest.approx(35.3641 * a0**2, rel=1e-12)
+    assert U.convert(U.convert(7.0, "a0³", "Å³"), "Å³", "a0³") == pytest.approx(7.0, rel=1e-14)
     # a QM9 file's α and ⟨R²⟩ come out as written
     text = ("5\ngdb 1\t157.7118\t157.70997\t157.70699\t0.\t13.21\t-0.3877\t0.1171\t0.5048\t35.3641\t0.044749"
             "\t-40.47893\t-40.476062\t-40.475117\t-40.498597\t6.469\n"
@@ -94,15 +97,15 @@ def test_bohr_powers_are_not_confused():
 
 
 def test_convert_both_directions_and_chains():
-    assert md.convert(1.0, "Ha", "eV") == md.HARTREE_IN_EV
-    assert md.convert(md.HARTREE_IN_EV, "eV", "Ha") == pytest.approx(1.0)
-    assert md.convert(0.5048, "Ha", "meV") == pytest.approx(0.5048 * 27211.386245988)
-    assert md.convert(1.0, "e·a0", "D") == pytest.approx(md.convert(md.BOHR_IN_ANGSTROM, "e·Å", "D"))
-    assert md.convert(np.array([1.0, 2.0]), "kcal/mol", "meV") == pytest.approx([43.3641043, 86.7282086])
+    assert U.convert(1.0, "Ha", "eV") == U.HARTREE_IN_EV
+    assert U.convert(U.HARTREE_IN_EV, "eV", "Ha") == pytest.approx(1.0)
+    assert U.convert(0.5048, "Ha", "meV") == pytest.approx(0.5048 * 27211.386245988)
+    assert U.convert(1.0, "e·a0", "D") == pytest.approx(U.convert(U.BOHR_IN_ANGSTROM, "e·Å", "D"))
+    assert U.convert(np.array([1.0, 2.0]), "kcal/mol", "meV") == pytest.approx([43.3641043, 86.7282086])
     with pytest.raises(KeyError, match="no conversion"):
-        md.convert(1.0, "Ha", "D")
+        U.convert(1.0, "Ha", "D")
     for t in md.TARGETS.values():
-        assert t.scale == pytest.approx(md.convert(1.0, t.unit, t.report_unit))
+        assert t.scale == pytest.approx(U.convert(1.0, t.unit, t.report_unit))
 
 
 # ------------------------------------------------------------------------------- QM9
@@ -195,7 +198,7 @@ def test_qm9_task_reports_mev_and_uses_the_random_split(shared_data, qm9_archive
     assert y[0] == pytest.approx(float(rows[0].data["gap"][0]) * 27211.386245988, rel=1e-6)
     (train, test), = task.folds(ds)
     assert len(set(train) & set(test)) == 0 and len(train) > len(test) > 0
-    from matscibench.tasks.molecule import random_split
+    from matscibench.families.molecules.task import random_split
 
     # the published sizes on the full set (uncharacterized removed)
     tr, va, te = random_split(130831, (110000, 10000), 0)
@@ -225,7 +228,7 @@ def test_qm9_atomization_energies_hand_worked_and_against_pyg():
     assert rec["u0"] == pytest.approx(-40.47893 * ha, rel=1e-12)  # the published total stays
     assert rec["u0_atom"] == pytest.approx(-0.631066 * ha, abs=1e-6)
     assert rec["u0_atom"] == pytest.approx(-17.1722, abs=1e-4)
-    assert md.convert(rec["u0_atom"], "eV", "kcal/mol") == pytest.approx(-396.0, abs=0.05)
+    assert U.convert(rec["u0_atom"], "eV", "kcal/mol") == pytest.approx(-396.0, abs=0.05)
     assert rec["u_atom"] == pytest.approx((-40.476062 + 37.845355 + 4 * 0.498857) * ha, abs=1e-6)
     assert rec["h_atom"] == pytest.approx((-40.475117 + 37.844411 + 4 * 0.497912) * ha, abs=1e-6)
     assert rec["g_atom"] == pytest.approx((-40.498597 + 37.861317 + 4 * 0.510927) * ha, abs=1e-6)
@@ -242,7 +245,7 @@ def test_qm9_atomization_energies_hand_worked_and_against_pyg():
 
 
 def test_qm9_tasks_score_atomization_energies_and_dimenets_12_targets():
-    from matscibench.data.molecule_data import DIMENET_TARGETS
+    from matscibench.families.molecules.data import DIMENET_TARGETS
     from matscibench.families.registry import get_task
 
     params = {"dataset_params": {"archive": "/nonexistent/qm9.tar.bz2"}}
@@ -257,7 +260,7 @@ def test_qm9_tasks_score_atomization_energies_and_dimenets_12_targets():
 
 @pytest.mark.realdata
 def test_qm9_task_uses_the_atomization_energy_and_the_validation_set(shared_data, qm9_archive):
-    from matscibench.tasks.molecule import random_split
+    from matscibench.families.molecules.task import random_split
     from matscibench.families.registry import get_task
 
     params = {"dataset_params": {"archive": str(qm9_archive), "exclude_uncharacterized": False}}
@@ -317,22 +320,22 @@ def test_qm7_loader(shared_data):
 # ------------------------------------------------------------------------------- xTB set
 @pytest.fixture(scope="session")
 def xtb_small():
-    spec = md.XtbMoleculesSpec(**SMALL_XTB)
+    spec = xm.XtbMoleculesSpec(**SMALL_XTB)
     return spec.load()
 
 
 @pytest.fixture(scope="session")
 def xtb_vib_small():
-    spec = md.XtbMoleculesSpec(vibrations=True, **SMALL_VIB)
+    spec = xm.XtbMoleculesSpec(vibrations=True, **SMALL_VIB)
     return spec.load()
 
 
 def test_candidate_stream_is_seeded_and_prefix_stable():
-    a = md.candidate_smiles(0, 60)
-    assert a == md.candidate_smiles(0, 60)
-    assert md.candidate_smiles(0, 20) == a[:20]
+    a = xm.candidate_smiles(0, 60)
+    assert a == xm.candidate_smiles(0, 60)
+    assert xm.candidate_smiles(0, 20) == a[:20]
     assert len(set(a)) == 60
-    assert md.candidate_smiles(1, 20) != a[:20]
+    assert xm.candidate_smiles(1, 20) != a[:20]
     from rdkit import Chem
 
     for smi in a:
@@ -351,7 +354,7 @@ def test_xtb_dataset_shape_and_reuse(xtb_small):
     assert (ds.targets["gap"] > 0).all() and (ds.targets["lumo"] > ds.targets["homo"]).all()
     np.testing.assert_allclose(ds.targets["gap"], ds.targets["lumo"] - ds.targets["homo"], atol=1e-9)
     # a smaller set is a prefix of a larger one (same chunks, same molecules)
-    small = md.XtbMoleculesSpec(n_molecules=15, seed=0).load()
+    small = xm.XtbMoleculesSpec(n_molecules=15, seed=0).load()
     assert list(small.ids) == list(ds.ids[:15])
     np.testing.assert_array_equal(small.targets.to_numpy(), ds.targets.to_numpy()[:15])
 
@@ -373,7 +376,7 @@ def test_xtb_labels_match_tblite_called_directly(xtb_small):
         assert ds.targets["energy"][k] == pytest.approx(energy, abs=2e-5), ds.ids[k]
         assert ds.targets["mu"][k] == pytest.approx(mu, abs=1e-4), ds.ids[k]
         # the stored geometry is relaxed
-        assert np.abs(atoms.get_forces()).max() < 2 * md.FMAX_ELECTRONIC
+        assert np.abs(atoms.get_forces()).max() < 2 * X.FMAX_ELECTRONIC
         calc = Calculator("GFN2-xTB", atoms.numbers, atoms.positions / units.Bohr)
         calc.set("verbosity", 0)
         res = calc.singlepoint()
@@ -390,14 +393,14 @@ def test_vibrational_labels_are_consistent(xtb_vib_small):
     ds = xtb_vib_small
     t = ds.targets
     assert list(t.columns) == list(md.XTB_VIB_TARGETS)
-    kT = units.kB * md.THERMO_T_K
+    kT = units.kB * X.THERMO_T_K
     np.testing.assert_allclose(t["h"] - t["u"], kT, atol=1e-9)
     np.testing.assert_allclose(t["u0"] - t["energy"], t["zpve"], atol=1e-9)
     assert (t["u"] > t["u0"]).all() and (t["g"] < t["h"]).all()
     assert ((t["omega1"] > 2500) & (t["omega1"] < 4000)).all()  # X-H stretches
     # Cv between the rigid-rotor floor (3R) and 3R + R per vibration
     n_atoms = np.array([len(m) for m in ds.inputs])
-    R = md.R_CAL_PER_MOL_K
+    R = U.R_CAL_PER_MOL_K
     assert (t["cv"] >= 2.5 * R).all() and (t["cv"] <= 3 * R + R * (3 * n_atoms - 6)).all()
 
 
@@ -418,15 +421,15 @@ def test_frequencies_match_ase_vibrations_and_cv_matches_du_dt(tmp_path):
     ref = np.sort(np.abs(vib.get_frequencies()))[-3:]
     energy = atoms.get_potential_energy()
     bare = atoms.copy()
-    labels = md.vibrational_labels(bare, energy)
-    H = md.xtb_hessian(bare.numbers, bare.positions)
+    labels = X.vibrational_labels(bare, energy)
+    H = X.xtb_hessian(bare.numbers, bare.positions)
     from ase.vibrations import VibrationsData
 
     ours = np.sort(np.abs(VibrationsData.from_2d(bare, H).get_frequencies()))[-3:]
     np.testing.assert_allclose(ours, ref, atol=2.0)  # cm⁻¹
     assert labels["omega1"] == pytest.approx(ref.max(), abs=2.0)
     assert labels["symmetry_number"] == 2
-    e_vib = np.sort(np.abs(VibrationsData.from_2d(bare, md._project_rigid_motions(
+    e_vib = np.sort(np.abs(VibrationsData.from_2d(bare, X.project_rigid_motions(
         H, bare.get_masses(), bare.positions, False)).get_energies()))[-3:]
     assert labels["zpve"] == pytest.approx(0.5 * e_vib.sum(), rel=1e-9)
     thermo = IdealGasThermo(e_vib, "nonlinear", potentialenergy=energy, atoms=bare, symmetrynumber=2, spin=0,
@@ -434,5 +437,5 @@ def test_frequencies_match_ase_vibrations_and_cv_matches_du_dt(tmp_path):
     dT = 0.01
     dudt = (thermo.get_internal_energy(298.15 + dT, verbose=False)
             - thermo.get_internal_energy(298.15 - dT, verbose=False)) / (2 * dT)
-    assert labels["cv"] == pytest.approx(md.convert(dudt, "eV/K", "cal/(mol K)"), rel=1e-5)
+    assert labels["cv"] == pytest.approx(U.convert(dudt, "eV/K", "cal/(mol K)"), rel=1e-5)
     assert labels["cv"] == pytest.approx(6.0, abs=0.1)  # water vapour: Cv ≈ 3R + a little

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from matscibench.metrics import METRICS
-from matscibench.metrics import molecule as MM
+from matscibench.families.molecules import metrics as MM
 from matscibench.run.job import run_job
 from matscibench.spec import JobSpec, ModelRef, TaskRef
 from matscibench.families.registry import get_task
@@ -63,7 +63,7 @@ def test_std_mae_and_log_mae_reproduce_dimenets_published_summary():
     ``mean_log_mae = np.mean(np.log(self.maes))`` of MAEs in its data units. Our std_mae and
     log_mae, from the published MAEs and QM9's σ, give the paper's numbers; log_mae_raw (the code's
     quantity) gives -4.01, a different number, which is why it has its own name."""
-    from matscibench.data.molecule_data import DIMENET_TARGETS
+    from matscibench.families.molecules.data import DIMENET_TARGETS
 
     assert set(DIMENET_MAE) == set(DIMENET_TARGETS) and len(DIMENET_TARGETS) == 12 and "omega1" not in DIMENET_TARGETS
     std = {t: MM.std_mae(*_with_mae_and_sigma(DIMENET_MAE[t], QM9_SIGMA[t])) for t in DIMENET_TARGETS}
@@ -84,7 +84,7 @@ def test_coulomb_eigenvalues_match_dscribe_and_numpy():
     CoulombMatrix = pytest.importorskip("dscribe.descriptors").CoulombMatrix
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from matscibench.models.molecules import coulomb_eigenvalues, coulomb_matrix
+    from matscibench.families.molecules.models import coulomb_eigenvalues, coulomb_matrix
 
     atoms = [molecule(n) for n in ("H2O", "CH3CH2OH", "C6H6", "CH4", "HCN", "CH3COOH")]
     ref = CoulombMatrix(n_atoms_max=14, permutation="eigenspectrum").create(atoms)
@@ -114,7 +114,7 @@ def _random_batch(seed=0):
 
 
 def test_radius_edges_and_triplets_match_brute_force():
-    from matscibench.models.molecules import radius_edges, triplets
+    from matscibench.families.molecules.models import radius_edges, triplets
 
     z, pos, batch = _random_batch()
     ei, w = radius_edges(pos, batch, 3.0)
@@ -140,7 +140,7 @@ def test_schnet_and_dimenetpp_match_pyg_forward_on_the_same_graph(monkeypatch):
     import torch_geometric.nn.models.schnet as S
     from torch_geometric.nn.models import SchNet
 
-    from matscibench.models.molecules import RadiusGraph, dimenetpp_class, radius_edges, triplets
+    from matscibench.families.molecules.models import RadiusGraph, dimenetpp_class, radius_edges, triplets
 
     z, pos, batch = _random_batch(1)
     torch.manual_seed(0)
@@ -225,7 +225,7 @@ def test_schnet_job_reports_epochs_and_time_to_target(small_molecules):
 
 def test_dimenetpp_trains(small_molecules):
     pytest.importorskip("torch_geometric")
-    from matscibench.models.molecules import DimeNetPPModel
+    from matscibench.families.molecules.models import DimeNetPPModel
 
     task = get_task("xtb_mol_gap", **SMALL)
     X, y = task.get_train_and_val_data(0)
@@ -253,8 +253,8 @@ def test_multi_target_job_and_rescore(small_molecules):
 
 
 def test_incompatible_pairs_are_skipped(small_molecules, small_emt):
-    from matscibench.models.featurized import FeaturizedModel
-    from matscibench.models.molecules import CoulombMatrixKRR, SchNetModel
+    from matscibench.families.properties.models import FeaturizedModel
+    from matscibench.families.molecules.models import CoulombMatrixKRR, SchNetModel
 
     mol_task = get_task("xtb_mol_gap", **SMALL)
     assert "molecule" in mol_task.incompatibility(FeaturizedModel(featurizer="sitestats"))
@@ -286,7 +286,7 @@ def test_random_split_hands_its_validation_set_to_fit(small_molecules):
     per-epoch values that time to target reads are scored on them."""
     from matscibench.cost.meters import JobMeter
     from matscibench.families.base import JobContext
-    from matscibench.tasks.molecule import MoleculeTask, MultiTargetMoleculeTask, random_split
+    from matscibench.families.molecules.task import MoleculeTask, MultiTargetMoleculeTask, random_split
 
     kw = {"dataset_params": SMALL["dataset_params"], "split": "random", "split_sizes": (20, 8)}
     task = MoleculeTask("t_gap", "xtb_molecules", "gap", target_value=1e9, **kw)
@@ -316,7 +316,7 @@ def test_random_split_hands_its_validation_set_to_fit(small_molecules):
 
 def test_graph_net_scores_its_epochs_on_the_given_validation_set(small_molecules):
     pytest.importorskip("torch_geometric")
-    from matscibench.models.molecules import SchNetModel
+    from matscibench.families.molecules.models import SchNetModel
 
     task = get_task("xtb_mol_gap", **SMALL)
     X, y = task.get_train_and_val_data(0)

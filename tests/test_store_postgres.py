@@ -171,6 +171,6 @@ def test_driver_reconnects_when_postgres_restarts_mid_run(pg, pg_url, tmp_path, 
     assert proc.returncode == 0, err
     jobs = st.jobs_frame(rid)
     assert len(jobs) == 20 and jobs["key"].is_unique
-    from matscibench.tasks.property import CLASSIFICATION_METRICS, REGRESSION_METRICS
+    from matscibench.families.properties.task import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
     assert len(st.metrics_frame(rid)) == 10 * len(REGRESSION_METRICS) + 10 * len(CLASSIFICATION_METRICS)

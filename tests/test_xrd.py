@@ -276,7 +276,7 @@ def test_chemistry_split_shares_no_composition(small_xrd):
 
 def test_models_and_tasks_refuse_each_others_inputs(small_xrd):
     from matscibench.models.dummy import DummyModel
-    from matscibench.models.featurized import FeaturizedModel
+    from matscibench.families.properties.models import FeaturizedModel
     from matscibench.families.registry import build_model
     from matscibench.families.registry import get_task
 

@@ -13,7 +13,7 @@ e.g. ../shared/data). One RF seed of matbench_expt_gap takes ~10 min on one core
 132 features per split); the other three tasks ~2 min together.
 
 ``table`` reads that file and matbench's published per-fold scores
-(``matscibench.data.matbench_published``) and writes the comparison between the markers of
+(``matscibench.families.properties.matbench_published``) and writes the comparison between the markers of
 docs/properties.md. matbench's leaderboard number is the mean over the 5 folds; ours is the same
 mean for each seed, shown as mean ± standard deviation over seeds with the seeds' range.
 matbench's own entries were not seeded, so the published numbers are one draw.
@@ -124,8 +124,8 @@ def _fmt(x: float, metric: str) -> str:
 
 
 def table(data: dict) -> str:
-    from matscibench.data.matbench import MATBENCH_TASKS
-    from matscibench.data.matbench_published import MATBENCH_METRIC_NAMES, MATBENCH_PUBLISHED, MODEL_OF_ALGORITHM
+    from matscibench.families.properties.matbench import MATBENCH_TASKS
+    from matscibench.families.properties.matbench_published import MATBENCH_METRIC_NAMES, MATBENCH_PUBLISHED, MODEL_OF_ALGORITHM
 
     ours_of = {v: k for k, v in MATBENCH_METRIC_NAMES.items()}
     lines = [

@@ -8,8 +8,8 @@ import contextlib
 import matscibench.families.registry  # noqa: F401
 import matscibench.featurizers.sitestats  # noqa: F401
 import matscibench.models.dummy  # noqa: F401
-import matscibench.models.featurized  # noqa: F401
-import matscibench.tasks.property  # noqa: F401
+import matscibench.families.properties.models  # noqa: F401
+import matscibench.families.properties.task  # noqa: F401
 
 with contextlib.suppress(Exception):
     from matscibench.featurizers import magpie

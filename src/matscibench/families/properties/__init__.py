@@ -6,8 +6,8 @@ from matscibench.models.base import ModelEntry
 FAMILY = Family(
     name="properties",
     title="Crystal properties",
-    tasks="matscibench.tasks.property",
-    datasets="matscibench.families.properties.datasets",
+    tasks="matscibench.families.properties.task",
+    datasets="matscibench.families.properties.data",
     metrics="matscibench.metrics.classification",
     models=(
         ModelEntry("dummy", "matscibench.models.dummy:DummyModel", {}, "training mean (regression) / majority class"),
@@ -20,14 +20,14 @@ FAMILY = Family(
         ),
         ModelEntry(
             "magpie_rf",
-            "matscibench.models.featurized:FeaturizedModel",
+            "matscibench.families.properties.models:FeaturizedModel",
             {"featurizer": "magpie", "estimator": "random_forest", "estimator_params": {"max_features": 1 / 3}},
             "Magpie composition statistics (132) + random forest, 100 trees, a third of the "
             "features per split (Ward et al. 2016)",
         ),
         ModelEntry(
             "rf_scm_magpie",
-            "matscibench.models.featurized:FeaturizedModel",
+            "matscibench.families.properties.models:FeaturizedModel",
             {"featurizer": "magpie", "estimator": "random_forest", "estimator_params": {"n_estimators": 500},
              "imputation": "mean", "only_inputs": ["composition"]},
             "matbench's RF-SCM/Magpie reference as run on composition tasks: Magpie (132) + random forest, "
@@ -36,7 +36,7 @@ FAMILY = Family(
         ),
         ModelEntry(
             "sitestats_gbm",
-            "matscibench.models.featurized:FeaturizedModel",
+            "matscibench.families.properties.models:FeaturizedModel",
             {"featurizer": "magpie+sitestats", "estimator": "hist_gradient_boosting"},
             "Magpie + neighbour-list structure descriptors (38) + histogram gradient boosting, "
             "reports validation MAE every 25 rounds (time to target)",

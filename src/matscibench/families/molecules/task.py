@@ -3,8 +3,8 @@
 The model contract is the property family's (scikit-learn ``fit``/``predict`` on pymatgen
 ``Molecule`` objects, ``fit(..., on_epoch=...)`` for time to target); a ``MoleculeTask`` is a
 ``PropertyTask`` whose target is converted from the dataset's unit (eV) into the unit the papers
-report (meV for energies, D, a0³, a0², cal/(mol K), cm⁻¹; ``molecule_data.TARGETS``), and whose
-metrics add the standardised MAE (``metrics.molecule``).
+report (meV for energies, D, a0³, a0², cal/(mol K), cm⁻¹; ``families.molecules.data.TARGETS``), and whose
+metrics add the standardised MAE (``families.molecules.metrics``).
 
 Protocols:
 
@@ -22,7 +22,7 @@ energy minus the B3LYP energies of the free atoms, as DimeNet, PaiNN and PyG's e
 their standardised MAE is comparable with the papers'.
 
 ``MultiTargetMoleculeTask`` fits one copy of the model per target and reports the summaries of
-``metrics.molecule`` (``std_mae`` and ``log_mae`` as DimeNet defines them, ``log_mae_raw`` as its
+``families.molecules.metrics`` (``std_mae`` and ``log_mae`` as DimeNet defines them, ``log_mae_raw`` as its
 code logs it, ``mae_over_mad``) next to each target's MAE. ``qm9_all`` has DimeNet's 12 targets;
 ω1 is its own task (``qm9_omega1``).
 """
@@ -40,10 +40,14 @@ from matscibench.cost.meters import latency_percentiles
 from matscibench.data.base import Dataset
 from matscibench.data.splits import kfold_indices, split_hash
 from matscibench.data.structures import n_atoms_of
-from matscibench.metrics import molecule as MM
-from matscibench.models.base import check_predictions, fit_with_callback
 from matscibench.families.base import DatasetTask, JobContext, TaskOutput
-from matscibench.tasks.property import PropertyTask
+from matscibench.families.molecules import metrics as MM
+from matscibench.families.molecules.data import (DIMENET_TARGETS, QM9_ATOMIZATION, QM9_FILE_TARGETS, TARGETS,
+                                                 XTB_TARGETS, XTB_VIB_TARGETS)
+# the one import across families: a molecule task is a property task (fit/predict) with units
+from matscibench.families.properties.task import PropertyTask
+from matscibench.models.base import check_predictions, fit_with_callback
+from matscibench.sim.units import convert
 
 __all__ = ["MoleculeTask", "MultiTargetMoleculeTask", "MOLECULE_METRICS", "random_split", "register_tasks"]
 
@@ -115,8 +119,6 @@ class MoleculeTask(_MoleculeData, PropertyTask):
 
     def __init__(self, name: str, dataset: str, target: str, *, split: str = "kfold",
                  split_sizes: tuple[int, int] = (110_000, 10_000), **kw: Any) -> None:
-        from matscibench.data.molecule_data import TARGETS
-
         if split not in ("kfold", "random"):
             raise ValueError(f"split must be kfold or random, got {split!r}")
         self.split = split
@@ -127,8 +129,6 @@ class MoleculeTask(_MoleculeData, PropertyTask):
         super().__init__(name, dataset, target, "regression", **kw)
         info = TARGETS[target]
         stored = self.spec.targets.get(target, info.unit)
-        from matscibench.data.molecule_data import convert
-
         self.scale = float(convert(1.0, stored, info.report_unit))
         self.unit = info.report_unit
         self.target_info = info
@@ -179,8 +179,6 @@ class MultiTargetMoleculeTask(_MoleculeData, DatasetTask):
                  description: str = "", dataset_params: dict[str, Any] | None = None, n_folds: int = 5,
                  fold_seed: int = 0, split: str = "kfold", split_sizes: tuple[int, int] = (110_000, 10_000),
                  citation: str = "") -> None:
-        from matscibench.data.molecule_data import TARGETS, convert
-
         self.name = name
         self.dataset_name = dataset
         self.dataset_params = dict(dataset_params or {})
@@ -314,9 +312,6 @@ def register_tasks(register) -> None:
     """The molecular tasks: ``xtb_mol_<target>`` and ``xtb_vib_<target>`` (embedded, 5-fold),
     ``qm9_<target>`` (110k/10k/rest random split), ``qm7_atomization_energy`` (5-fold), and the
     multi-target ``xtb_mol_all``, ``xtb_vib_all``, ``qm9_all``."""
-    from matscibench.data.molecule_data import (DIMENET_TARGETS, QM9_ATOMIZATION, QM9_FILE_TARGETS, TARGETS, XTB_TARGETS,
-                                                 XTB_VIB_TARGETS)
-
     for t in XTB_TARGETS:
         info = TARGETS[t]
         register(f"xtb_mol_{t}", _single(

@@ -146,7 +146,6 @@ class PropertyTask(DatasetTask):
     # ------------------------------------------------------------------ the job
     def run(self, model: Any, fold: int, ctx: JobContext) -> TaskOutput:
         meter = ctx.meter
-        classification = self.task_type == "classification"
         with meter.phase("load"):
             ds = self.load()
             train, test = self.folds(ds)[fold]
@@ -163,11 +162,37 @@ class PropertyTask(DatasetTask):
             fit_with_callback(model, X_train, y_train, cb, validation=validation)
         fit_end = meter.elapsed()
 
-        def describe(i: int) -> str:
-            x = X_test[i]
-            formula = x.composition.reduced_formula if hasattr(x, "composition") else getattr(x, "reduced_formula", str(x))
-            return f"{ds.ids[test[i]]} {formula}"
+        y_pred, y_score = self._predict(model, X_test, lambda i: _describe_item(ds.ids[test[i]], X_test[i]), meter)
+        metrics = self.score(y_test, y_pred, y_score)
+        n_atoms = np.array([n_atoms_of(x) for x in X_test])
+        costs = self._prediction_costs(model, X_test, n_atoms, ctx)
+        # time to target: first epoch whose validation metric meets the target; a model without
+        # epochs reaches it (at the end of fit) when its test metric does
+        ttt_costs, source = self.time_to_target(cb, metrics, fit_end)
+        costs.update(ttt_costs)
 
+        preds = pd.DataFrame({"id": ds.ids[test].astype(str), "y_true": y_test, "y_pred": y_pred, "n_atoms": n_atoms})
+        if y_score is not None:
+            preds["y_score"] = y_score
+        classification = self.task_type == "classification"
+        out_info = {
+            "n_train": int(len(train)),
+            "n_test": int(len(test)),
+            "split_hash": split_hash(train, test),
+            "dataset": ds.name,
+            "dataset_checksum": ds.checksum,
+            "dataset_source": ds.source,
+            "target": self.target_column,
+            "unit": self.unit,
+            "time_to_target_source": source,
+            "roc_auc_from": ("probabilities" if y_score is not None else "labels") if classification else None,
+        }
+        return TaskOutput(metrics=metrics, predictions=preds, info=out_info, costs=costs)
+
+    def _predict(self, model: Any, X_test: list, describe, meter) -> tuple[np.ndarray, np.ndarray | None]:
+        """(checked predictions, checked probability of ``True`` or None); only ``predict`` is
+        metered as the predict phase."""
+        classification = self.task_type == "classification"
         with meter.phase("predict"):
             y_pred = model.predict(X_test)
         y_pred = check_predictions(y_pred, len(X_test), classification=classification, describe=describe)
@@ -179,9 +204,11 @@ class PropertyTask(DatasetTask):
                 col = classes.index(True) if True in classes else 1
                 proba = proba[:, col]
             y_score = check_predictions(proba, len(X_test), classification=False, describe=describe, what="predict_proba")
+        return y_pred, y_score
 
-        metrics = self.score(y_test, y_pred, y_score)
-        n_atoms = np.array([n_atoms_of(x) for x in X_test])
+    def _prediction_costs(self, model: Any, X_test: list, n_atoms: np.ndarray, ctx: JobContext) -> dict[str, float]:
+        """Throughput of the predict phase, training time, and the latency percentiles."""
+        meter = ctx.meter
         pred_s = meter.phases["predict"].wall_s
         costs: dict[str, float] = {
             "predict.throughput_structures_per_s": len(X_test) / pred_s if pred_s > 0 else float("nan"),
@@ -202,28 +229,7 @@ class PropertyTask(DatasetTask):
                     rng=np.random.default_rng(ctx.seed),
                 )
             costs.update({f"predict.{k}": v for k, v in lat.items()})
-
-        # time to target: first epoch whose validation metric meets the target; a model without
-        # epochs reaches it (at the end of fit) when its test metric does
-        ttt_costs, source = self.time_to_target(cb, metrics, fit_end)
-        costs.update(ttt_costs)
-
-        preds = pd.DataFrame({"id": ds.ids[test].astype(str), "y_true": y_test, "y_pred": y_pred, "n_atoms": n_atoms})
-        if y_score is not None:
-            preds["y_score"] = y_score
-        out_info = {
-            "n_train": int(len(train)),
-            "n_test": int(len(test)),
-            "split_hash": split_hash(train, test),
-            "dataset": ds.name,
-            "dataset_checksum": ds.checksum,
-            "dataset_source": ds.source,
-            "target": self.target_column,
-            "unit": self.unit,
-            "time_to_target_source": source,
-            "roc_auc_from": ("probabilities" if y_score is not None else "labels") if classification else None,
-        }
-        return TaskOutput(metrics=metrics, predictions=preds, info=out_info, costs=costs)
+        return costs
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
@@ -239,6 +245,12 @@ class PropertyTask(DatasetTask):
         return d
 
 
+def _describe_item(item_id: Any, x: Any) -> str:
+    """``<id> <reduced formula>`` of a test item (for the messages of ``check_predictions``)."""
+    formula = x.composition.reduced_formula if hasattr(x, "composition") else getattr(x, "reduced_formula", str(x))
+    return f"{item_id} {formula}"
+
+
 # ---------------------------------------------------------------------------- built-in tasks
 def _factory(name: str, dataset: str, target: str, task_type: str = "regression", **defaults: Any):
     def factory(**params: Any) -> PropertyTask:
@@ -249,7 +261,7 @@ def _factory(name: str, dataset: str, target: str, task_type: str = "regression"
 
 def register_tasks(register) -> None:
     """The crystal-property tasks: embedded EMT alloys, Perov-5, matbench v0.1."""
-    from matscibench.data.matbench import MATBENCH_TASKS
+    from matscibench.families.properties.matbench import MATBENCH_TASKS
 
     emt = {"fold_seed": 0}
     register(

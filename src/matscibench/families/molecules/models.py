@@ -29,12 +29,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
-from matscibench.models.base import require_packages, torch_deterministic
 from matscibench.cost.meters import phase
-from matscibench.data.molecule_data import molecule_arrays
-from matscibench.models.base import EpochCallback
-from matscibench.models.base import ModelEntry
+from matscibench.families.molecules.data import molecule_arrays
+from matscibench.models.base import EpochCallback, require_packages, torch_deterministic
 
 __all__ = [
     "coulomb_matrix",
@@ -43,9 +42,11 @@ __all__ = [
     "CoulombMatrixKRR",
     "radius_edges",
     "triplets",
+    "GraphNetRegressor",
     "SchNetModel",
     "DimeNetPPModel",
-    "MODEL_ENTRIES",
+    "RadiusGraph",
+    "dimenetpp_class",
 ]
 
 
@@ -128,7 +129,7 @@ def _numbers(X: Sequence[Any]) -> list[np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- KRR
-class CoulombMatrixKRR:
+class CoulombMatrixKRR(BaseEstimator):
     """Sorted Coulomb-matrix eigenvalues + Laplacian-kernel ridge regression.
 
     Parameters
@@ -160,17 +161,6 @@ class CoulombMatrixKRR:
         self.validation_fraction = validation_fraction
         self.max_train = max_train
         self.random_state = random_state
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("gamma", "alpha", "baseline", "n_atoms_max", "gamma_grid", "alpha_grid",
-                                              "validation_fraction", "max_train", "random_state")}
-
-    def set_params(self, **params: Any) -> CoulombMatrixKRR:
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"invalid parameter {k!r} for CoulombMatrixKRR")
-            setattr(self, k, v)
-        return self
 
     def _features(self, X: Sequence[Any]) -> np.ndarray:
         with phase("featurize"):
@@ -350,7 +340,7 @@ def dimenetpp_class():
 
 
 # ----------------------------------------------------------------------------- graph nets
-class _GraphNetRegressor:
+class GraphNetRegressor(BaseEstimator):
     """Training loop shared by the PyG graph nets.
 
     The target minus a per-element linear baseline, scaled to unit variance, is learned with
@@ -358,21 +348,13 @@ class _GraphNetRegressor:
     training set is held out, scored after every epoch (``on_epoch(epoch, val MAE)`` in the task's
     unit) and the weights of the best epoch are kept. ``readout="auto"`` sums atom contributions
     for size-extensive targets (|corr(y, n_atoms)| > 0.5) and averages them otherwise.
+
+    Subclasses take the shared hyper-parameters (``epochs``, ``batch_size``, ``lr``, ``loss``,
+    ``validation_fraction``, ``readout``, ``stop_at_target``, ``device``, ``random_state``) in
+    their ``__init__`` (scikit-learn's ``get_params`` reads them from there) and build the net.
     """
 
     input_types = ("molecule",)
-    _params: tuple[str, ...] = ("epochs", "batch_size", "lr", "loss", "validation_fraction", "readout",
-                                "stop_at_target", "device", "random_state")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._params}
-
-    def set_params(self, **params: Any):
-        for k, v in params.items():
-            if k not in self._params:
-                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}")
-            setattr(self, k, v)
-        return self
 
     def _build(self, readout: str):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -507,13 +489,11 @@ class _GraphNetRegressor:
         return self.baseline_.predict(_numbers(X)) + self.shift_ + self.scale_ * raw
 
 
-class SchNetModel(_GraphNetRegressor):
+class SchNetModel(GraphNetRegressor):
     """PyTorch Geometric's SchNet with our radius graph and training loop.
 
     Defaults are small (CPU minutes); SchNet's paper setting is hidden_channels = num_filters =
     128, num_interactions = 6, num_gaussians = 50, cutoff = 10 Å (PyG's defaults)."""
-
-    _params = _GraphNetRegressor._params + ("hidden_channels", "num_filters", "num_interactions", "num_gaussians", "cutoff")
 
     def __init__(self, hidden_channels: int = 64, num_filters: int = 64, num_interactions: int = 3,
                  num_gaussians: int = 25, cutoff: float = 5.0, epochs: int = 30, batch_size: int = 32,
@@ -544,14 +524,11 @@ class SchNetModel(_GraphNetRegressor):
                       interaction_graph=RadiusGraph(self.cutoff), readout=readout)
 
 
-class DimeNetPPModel(_GraphNetRegressor):
+class DimeNetPPModel(GraphNetRegressor):
     """PyTorch Geometric's DimeNet++ (its layers) with our graph, triplets and training loop.
 
     Defaults are small for CPUs; the paper's QM9 setting is hidden 128, 4 blocks, int_emb 64,
     basis_emb 8, out_emb 256, 7 spherical and 6 radial basis functions, cutoff 5 Å."""
-
-    _params = _GraphNetRegressor._params + ("hidden_channels", "num_blocks", "int_emb_size", "basis_emb_size",
-                                            "out_emb_channels", "num_spherical", "num_radial", "cutoff")
 
     def __init__(self, hidden_channels: int = 64, num_blocks: int = 2, int_emb_size: int = 32, basis_emb_size: int = 8,
                  out_emb_channels: int = 64, num_spherical: int = 7, num_radial: int = 6, cutoff: float = 5.0,
@@ -586,37 +563,3 @@ class DimeNetPPModel(_GraphNetRegressor):
         net.readout = readout
         return net
 
-
-MODEL_ENTRIES: list[ModelEntry] = [
-    ModelEntry(
-        "cm_krr",
-        "matscibench.models.molecules:CoulombMatrixKRR",
-        {},
-        "Coulomb-matrix eigenvalues + Laplacian kernel ridge regression (Rupp et al. 2012), width and "
-        "ridge chosen on a held-out 20 %, per-element linear baseline",
-        family="molecules",
-    ),
-    ModelEntry(
-        "schnet",
-        "matscibench.models.molecules:SchNetModel",
-        {},
-        "PyG SchNet (64 channels, 3 interactions, 5 Å) with our radius graph; 30 epochs, Adam, best "
-        "validation epoch kept; time to target",
-        family="molecules",
-    ),
-    ModelEntry(
-        "schnet_small",
-        "matscibench.models.molecules:SchNetModel",
-        {"hidden_channels": 32, "num_filters": 32, "num_interactions": 2, "num_gaussians": 20, "epochs": 8,
-         "batch_size": 64, "lr": 3e-3},
-        "PyG SchNet, small and short (32 channels, 2 interactions, 8 epochs) for quick suites",
-        family="molecules",
-    ),
-    ModelEntry(
-        "dimenetpp",
-        "matscibench.models.molecules:DimeNetPPModel",
-        {},
-        "PyG DimeNet++ (64 hidden, 2 blocks, 5 Å) with our graph and triplets; 20 epochs; time to target",
-        family="molecules",
-    ),
-]

@@ -87,7 +87,7 @@ def log_unit(target: str, report_unit: str) -> tuple[str, float]:
     unit = DIMENET_CODE_UNITS.get(target, "eV" if report_unit == "meV" else report_unit)
     if unit == report_unit:
         return unit, 1.0
-    from matscibench.data.molecule_data import convert
+    from matscibench.sim.units import convert
 
     return unit, float(convert(1.0, report_unit, unit))
 
@@ -163,7 +163,7 @@ register_metric(MetricInfo(
 
 
 def _register_known_targets() -> None:
-    from matscibench.data.molecule_data import TARGETS
+    from matscibench.families.molecules.data import TARGETS
 
     register_target_metrics({t.name: (t.symbol, t.report_unit) for t in TARGETS.values()})
 

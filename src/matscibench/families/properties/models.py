@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from matscibench.cost.meters import phase
 from matscibench.featurizers import get_featurizer
@@ -57,7 +58,7 @@ def _import(path: str) -> Any:
     return getattr(importlib.import_module(mod), attr)
 
 
-class FeaturizedModel:
+class FeaturizedModel(BaseEstimator):
     """Featurise inputs, impute missing features, then fit a scikit-learn estimator.
 
     Parameters
@@ -99,30 +100,12 @@ class FeaturizedModel:
         self.imputation = imputation
         self.only_inputs = only_inputs
 
-    # scikit-learn parameter protocol
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {
-            k: getattr(self, k)
-            for k in ("featurizer", "estimator", "estimator_params", "n_jobs", "epoch_size", "validation_fraction",
-                      "random_state", "imputation", "only_inputs")
-        }
-
-    def set_params(self, **params: Any) -> FeaturizedModel:
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"invalid parameter {k!r} for FeaturizedModel")
-            setattr(self, k, v)
-        return self
-
     @property
     def input_types(self) -> tuple[str, ...]:
         types = tuple(getattr(get_featurizer(self.featurizer), "input_types", ("structure", "composition", "molecule")))
         if self.only_inputs is not None:
             types = tuple(t for t in types if t in tuple(self.only_inputs))
         return types
-
-    def __repr__(self) -> str:
-        return f"FeaturizedModel(featurizer={self.featurizer!r}, estimator={self.estimator!r})"
 
     # ------------------------------------------------------------------
     def _make_estimator(self, classification: bool) -> Any:
