@@ -11,6 +11,10 @@ Not a fork server: its workers hold the server's liveness pipe open, so after a 
 the process that started it the server and its workers live on, finishing work for nobody
 (measured: both workers alive until their tasks ended). Spawned workers are children of the pool's
 owner and ask the kernel to kill them when it dies (Linux ``PR_SET_PDEATHSIG``).
+
+A script of yours that builds a dataset with several workers needs the usual
+``if __name__ == "__main__":`` guard: spawned workers import the main module, and without the guard
+they would run the script again (the CLI and pytest have it).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ Example (``my_suite.toml``)::
 
     [[models]]
     label = "my-ridge"
-    name = "matscibench.models.featurized:FeaturizedModel"
+    name = "matscibench.families.properties.models:FeaturizedModel"
     params = { featurizer = "magpie", estimator = "ridge" }
 
 Built-in suites: ``quick`` (minutes, offline) and ``full``.

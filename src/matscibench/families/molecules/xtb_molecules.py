@@ -240,8 +240,10 @@ class XtbMoleculesSpec(CachedTableSpec):
         extra = pd.DataFrame({
             "smiles": [r["smiles"] for r in kept],
             "relax_steps": [r["relax_steps"] for r in kept],
-            "label_cpu_s": [r["cpu_seconds"] for r in kept],
         })
+        # the labelling CPU time is a measurement, not data: it goes in the source line (metadata),
+        # not in the table, whose content makes the checksum (a column of timings gave every fresh
+        # build a new checksum, hence new job keys)
         h = hashlib.sha256(f"{self.name}|{self.cache_key()}".encode())
         for r in kept:
             h.update(np.asarray(r["numbers"], dtype=np.int64).tobytes())
