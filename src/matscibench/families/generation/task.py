@@ -132,7 +132,7 @@ class GenerationTask(Task):
         candidates nearest by structure fingerprint first (default 20; None: every candidate);
         match_fp_tol: and only candidates within this fingerprint distance (default None: no
         limit). Buckets of (formula, reduced sites) and a lattice test come first and lose no
-        match (``matscibench.metrics.crystal_matching``); the cap is what keeps 10,000 crystals of
+        match (``matscibench.families.generation.matching``); the cap is what keeps 10,000 crystals of
         one formula (Carbon-24) tractable.
     potential: ``"emt"`` (ASE's EMT), a registered potential model or an import path of an ASE
         calculator (``"none"``: no stability); enables stability and S.U.N.; hull_reference: ``"relax"`` (relax the training
