@@ -74,6 +74,18 @@ _BASE_METRICS = (
 )
 
 
+def _metric_names(property_emd: bool, stability: bool) -> tuple[str, ...]:
+    """The task's metrics: the property EMD with a property model, stability with a potential."""
+    metrics = list(_BASE_METRICS)
+    if property_emd:
+        metrics.append("property_emd")
+    metrics += ["uniqueness", "novelty", "un_rate"]
+    if stability:
+        metrics += ["stable_fraction", "sun_rate"]
+    metrics += ["match_rate", "recon_rmse"]
+    return tuple(metrics)
+
+
 def _as_output_structure(obj: Any, i: int):
     """A generated item as a pymatgen Structure, None for a failed generation."""
     if obj is None:
@@ -214,14 +226,7 @@ class GenerationTask(Task):
         self.fingerprint_cache = bool(fingerprint_cache)
         self.composition_scaler = composition_scaler
         self.split_seed = int(split_seed)
-        metrics = list(_BASE_METRICS)
-        if property_model:
-            metrics.append("property_emd")
-        metrics += ["uniqueness", "novelty", "un_rate"]
-        if potential:
-            metrics += ["stable_fraction", "sun_rate"]
-        metrics += ["match_rate", "recon_rmse"]
-        self.metrics = tuple(metrics)
+        self.metrics = _metric_names(bool(property_model), bool(potential))
         self.description = description or f"crystal generation on {dataset}"
         self.citation = citation or (
             "T. Xie, X. Fu, O.-E. Ganea, R. Barzilay, T. Jaakkola, Crystal Diffusion Variational Autoencoder "
