@@ -12,7 +12,7 @@ per crystal, so it is timed on ``--matminer-n`` of them and its time for all ``-
 (per-crystal times are steady); both are single process. Our numbers: one process and ``--jobs``
 processes, no cache. The script also checks that the two agree on the timed crystals (maximum
 absolute difference of the 61 site-averaged values, the body-centred-cubic column aside: its
-value depends on the order of tied neighbours, see ``matscibench.metrics.generation``).
+value depends on the order of tied neighbours, see ``matscibench.sim.crystalnn``).
 
 ``--matching`` times uniqueness and novelty over all ``--n`` crystals of two generators fitted on
 the validation split (``gen_replay``: many identical copies; ``gen_perturb``: 0.1 Å / 2 % noise,
@@ -65,14 +65,16 @@ def _load(ds: str, split: str):
 
 
 def _crystals(ds: str, n: int, seed: int = 0):
-    from matscibench.models.generators import RandomPerturbation
+    from matscibench.families.generation.models import RandomPerturbation
 
     gen = RandomPerturbation(sigma=0.05, lattice_sigma=0.01).fit(_load(ds, "val") + _load(ds, "test"))
     return gen.sample(n, seed=seed)
 
 
 def bench(ds: str, n: int, matminer_n: int, jobs: int, metrics: bool) -> None:
-    from matscibench.metrics import generation as GM
+    from matscibench.families.generation import fingerprints as FP
+    from matscibench.families.generation import metrics as GM
+    from matscibench.sim import crystalnn as CNN
 
     print(f"\n== {ds}: {n:,} crystals")
     t = time.perf_counter()
@@ -82,16 +84,16 @@ def bench(ds: str, n: int, matminer_n: int, jobs: int, metrics: bool) -> None:
 
     sub = crystals[:matminer_n]
     t = time.perf_counter()
-    ours_sub = GM.fingerprints(sub, n_jobs=1, cache=False)
+    ours_sub = FP.fingerprints(sub, n_jobs=1, cache=False)
     ours_sub_s = time.perf_counter() - t
 
     t = time.perf_counter()
-    ours_all = GM.fingerprints(crystals, n_jobs=1, cache=False)
+    ours_all = FP.fingerprints(crystals, n_jobs=1, cache=False)
     ours_1 = time.perf_counter() - t
     ours_j = float("nan")
     if jobs > 1:
         t = time.perf_counter()
-        GM.fingerprints(crystals, n_jobs=jobs, cache=False)
+        FP.fingerprints(crystals, n_jobs=jobs, cache=False)
         ours_j = time.perf_counter() - t
 
     mm_s = float("nan")
@@ -100,7 +102,7 @@ def bench(ds: str, n: int, matminer_n: int, jobs: int, metrics: bool) -> None:
         from matminer.featurizers.structure.sites import SiteStatsFingerprint
 
         ssf = SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops", stats=("mean",))
-        ref = np.full((len(sub), len(GM.CRYSTALNN_LABELS)), np.nan)
+        ref = np.full((len(sub), len(CNN.CRYSTALNN_LABELS)), np.nan)
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -110,7 +112,7 @@ def bench(ds: str, n: int, matminer_n: int, jobs: int, metrics: bool) -> None:
                 except Exception:
                     pass
         mm_s = time.perf_counter() - t
-        bcc = GM.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
+        bcc = CNN.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
         d = np.abs(ours_all[: len(sub)] - ref)
         d[:, bcc] = 0
         both = np.isfinite(d).all(axis=1)
@@ -138,11 +140,11 @@ def bench(ds: str, n: int, matminer_n: int, jobs: int, metrics: bool) -> None:
         valid_c = [GM.composition_validity(s) for s in crystals]
         steps["compositional validity (SMACT)"] = time.perf_counter() - t
         t = time.perf_counter()
-        cfp = GM.composition_fingerprints(crystals)
-        ref_c = GM.composition_fingerprints(test)
+        cfp = FP.composition_fingerprints(crystals)
+        ref_c = FP.composition_fingerprints(test)
         mean, std = GM.cdvae_composition_scaler()  # CDVAE's fixed scaler, as the tasks use
         steps["Magpie fingerprints"] = time.perf_counter() - t
-        ref_s = GM.fingerprints(test, n_jobs=jobs, cache=True)
+        ref_s = FP.fingerprints(test, n_jobs=jobs, cache=True)
         t = time.perf_counter()
         cut = GM.COV_CUTOFFS[ds]
         cov = GM.coverage(ours_all, GM.scale_compositions(cfp, mean, std), ref_s,
@@ -157,34 +159,35 @@ def bench(ds: str, n: int, matminer_n: int, jobs: int, metrics: bool) -> None:
 
 
 def bench_matching(ds: str, n: int, jobs: int, cap: int, verify: int) -> None:
-    from matscibench.metrics import generation as GM
-    from matscibench.models.generators import RandomPerturbation, TrainingReplay
+    from matscibench.families.generation import fingerprints as FP
+    from matscibench.families.generation import matching as CM
+    from matscibench.families.generation.models import RandomPerturbation, TrainingReplay
 
     train = _load(ds, "val")
     print(f"\n== {ds}: uniqueness and novelty of {n:,} crystals against {len(train):,} training (val) crystals, "
           f"{jobs} processes, at most {cap} StructureMatcher comparisons per crystal", flush=True)
-    tr_fp = GM.fingerprints(train, n_jobs=jobs, cache=True)
+    tr_fp = FP.fingerprints(train, n_jobs=jobs, cache=True)
     for name, gen in (("gen_replay", TrainingReplay()), ("gen_perturb", RandomPerturbation())):
         crystals = gen.fit(train).sample(n, seed=0)
         t = time.perf_counter()
-        fp = GM.fingerprints(crystals, n_jobs=jobs, cache=True)
+        fp = FP.fingerprints(crystals, n_jobs=jobs, cache=True)
         t_fp = time.perf_counter() - t
-        keys = [GM.structure_key(s) for s in crystals]
+        keys = [FP.structure_key(s) for s in crystals]
         first: dict[str, int] = {}
         for i, k in enumerate(keys):
             first.setdefault(k, i)
         t = time.perf_counter()
         pos = sorted(first.values())
-        red_d = dict(zip(pos, GM.reduce_structures([crystals[i] for i in pos], n_jobs=jobs)))
+        red_d = dict(zip(pos, CM.reduce_structures([crystals[i] for i in pos], n_jobs=jobs)))
         red = [red_d[first[k]] for k in keys]
         t_red = time.perf_counter() - t
         su: dict = {}
         sn: dict = {}
         t = time.perf_counter()
-        u = GM.unique_flags(crystals, fp, max_candidates=cap, keys=keys, n_jobs=jobs, reduced=red, stats=su)
+        u = CM.unique_flags(crystals, fp, max_candidates=cap, keys=keys, n_jobs=jobs, reduced=red, stats=su)
         t_u = time.perf_counter() - t
         t = time.perf_counter()
-        nv = GM.novel_flags(crystals, train, fp, tr_fp, max_candidates=cap, keys=keys, n_jobs=jobs, reduced=red,
+        nv = CM.novel_flags(crystals, train, fp, tr_fp, max_candidates=cap, keys=keys, n_jobs=jobs, reduced=red,
                             stats=sn)
         t_n = time.perf_counter() - t
         print(f"{name:12s} unique {u.mean():.4f} novel {nv.mean():.4f} | fingerprints {t_fp:.0f} s (cache), "
@@ -195,12 +198,12 @@ def bench_matching(ds: str, n: int, jobs: int, cap: int, verify: int) -> None:
             # exact steps only: identical copies, buckets, lattice test)
             sub = slice(0, verify)
             t = time.perf_counter()
-            u_all = GM.unique_flags(crystals[sub], fp[sub], max_candidates=None, keys=keys[sub], n_jobs=jobs,
+            u_all = CM.unique_flags(crystals[sub], fp[sub], max_candidates=None, keys=keys[sub], n_jobs=jobs,
                                     reduced=red[sub])
-            n_all = GM.novel_flags(crystals[sub], train, fp[sub], tr_fp, max_candidates=None, keys=keys[sub],
+            n_all = CM.novel_flags(crystals[sub], train, fp[sub], tr_fp, max_candidates=None, keys=keys[sub],
                                    n_jobs=jobs, reduced=red[sub])
             t_v = time.perf_counter() - t
-            u_cap = GM.unique_flags(crystals[sub], fp[sub], max_candidates=cap, keys=keys[sub], n_jobs=jobs,
+            u_cap = CM.unique_flags(crystals[sub], fp[sub], max_candidates=cap, keys=keys[sub], n_jobs=jobs,
                                     reduced=red[sub])
             print(f"verify on the first {verify} crystals ({t_v:.0f} s without a cap): unique {u_cap.mean():.4f} "
                   f"capped vs {u_all.mean():.4f} uncapped; novel {nv[sub].mean():.4f} capped vs {n_all.mean():.4f} "

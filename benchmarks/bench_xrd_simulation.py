@@ -34,7 +34,7 @@ from pathlib import Path
 def structures(n: int) -> list[tuple[str, object]]:
     from pymatgen.core import Structure
 
-    from matscibench.data.xrd_data import generate_pyxtal_structures
+    from matscibench.families.xrd.crystals import generate_pyxtal_structures
 
     out: list[tuple[str, object]] = []
     s, _, _ = generate_pyxtal_structures(n, seed=12345, workers=1)
@@ -66,7 +66,7 @@ def main() -> None:
     from pymatgen.analysis.diffraction.neutron import NDCalculator
     from pymatgen.analysis.diffraction.xrd import XRDCalculator
 
-    from matscibench.data.xrd_data import DEFAULT_GRID, DEFAULT_INSTRUMENT, _reflection_range, compute_reflections
+    from matscibench.sim.xrd import DEFAULT_GRID, DEFAULT_INSTRUMENT, compute_reflections, reflection_range
 
     radiation = "neutron" if args.neutron else "xray"
     wavelength = 1.54184
@@ -74,7 +74,7 @@ def main() -> None:
     grid = DEFAULT_GRID
     inst = DEFAULT_INSTRUMENT
     span = (grid.start, grid.stop)
-    refl_range = _reflection_range(grid, inst)
+    refl_range = reflection_range(grid, inst)
     items = structures(args.n)
     structs = [s for _, s in items]
     sources = sorted({k for k, _ in items})

@@ -12,7 +12,11 @@ import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
 from conftest import SMALL_EMT
-from matscibench.metrics import generation as GM
+from matscibench.families.generation import fingerprints as FP
+from matscibench.families.generation import matching as CM
+from matscibench.families.generation import metrics as GM
+from matscibench.families.generation import stability as ST
+from matscibench.sim import crystalnn as CNN
 from matscibench.run.job import run_job
 from matscibench.spec import JobSpec, ModelRef, TaskRef
 from matscibench.families.registry import get_task
@@ -245,40 +249,40 @@ def test_crystalnn_fingerprint_equals_matminer_on_hand_made_crystals():
                         [[0.5, 0.5, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.5, 0.5, 0.5]])
     for s in (nacl(), oxi, diamond(), bcc, rutile, layered):
         want, labels = _matminer_fp(s)
-        assert labels == GM.CRYSTALNN_LABELS
-        got = GM.crystalnn_site_fingerprints(s)
+        assert labels == CNN.CRYSTALNN_LABELS
+        got = CNN.crystalnn_site_fingerprints(s)
         np.testing.assert_allclose(got, want, atol=1e-9, err_msg=s.composition.reduced_formula)
 
 
 @pytest.mark.realdata
 def test_crystalnn_fingerprint_equals_matminer_on_real_crystals(shared_data):
-    bcc_col = GM.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
+    bcc_col = CNN.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
     for ds, rows in (("perov_5", range(0, 12)), ("carbon_24", range(0, 6))):
         df = pd.read_csv(shared_data / "cdvae" / ds / "test.csv", nrows=max(rows) + 1)
         for r in rows:
             s = Structure.from_str(df.cif[r], fmt="cif")
             want, _ = _matminer_fp(s)
-            got = GM.crystalnn_site_fingerprints(s)
+            got = CNN.crystalnn_site_fingerprints(s)
             diff = np.abs(got - want)
             diff[:, bcc_col] = 0  # order-dependent in matminer (see the module docstring)
             assert diff.max() < 1e-9, (ds, r)
-            np.testing.assert_allclose(GM.crystalnn_fingerprint(s), want.mean(axis=0), atol=0.01)
+            np.testing.assert_allclose(CNN.crystalnn_fingerprint(s), want.mean(axis=0), atol=0.01)
 
 
 def test_fingerprints_are_cached_by_structure(tmp_path, monkeypatch):
-    cache = GM.FingerprintCache(tmp_path / "fp.sqlite")
+    cache = FP.FingerprintCache(tmp_path / "fp.sqlite")
     s1, s2 = nacl(), diamond()
-    a = GM.fingerprints([s1, s2, s1], cache=cache)
+    a = FP.fingerprints([s1, s2, s1], cache=cache)
     assert np.array_equal(a[0], a[2]) and not np.array_equal(a[0], a[1])
-    monkeypatch.setattr(GM, "_fingerprint_chunk", lambda items: (_ for _ in ()).throw(AssertionError("recomputed")))
-    b = GM.fingerprints([s2, s1], cache=cache)
+    monkeypatch.setattr(FP, "_fingerprint_chunk", lambda items: (_ for _ in ()).throw(AssertionError("recomputed")))
+    b = FP.fingerprints([s2, s1], cache=cache)
     assert np.array_equal(b, a[[1, 0]])
-    assert GM.structure_key(nacl()) == GM.structure_key(s1) != GM.structure_key(nacl(5.65))
+    assert FP.structure_key(nacl()) == FP.structure_key(s1) != FP.structure_key(nacl(5.65))
 
 
 def test_failed_fingerprint_is_nan():
     s = Structure(Lattice.cubic(4.0), ["Cu", "Cu"], [[0, 0, 0], [0, 0, 0]])  # two atoms on one point
-    assert np.isnan(GM.fingerprints([s], cache=False)).all()
+    assert np.isnan(FP.fingerprints([s], cache=False)).all()
 
 
 def test_composition_fingerprint_is_matminers_magpie():
@@ -287,7 +291,7 @@ def test_composition_fingerprint_is_matminers_magpie():
         warnings.simplefilter("ignore")
         ref = mp.ElementProperty.from_preset("magpie", impute_nan=False)
         want = np.array(ref.featurize(Composition("Na4Cl4")), dtype=float)
-    got = GM.composition_fingerprints([nacl()])[0]
+    got = FP.composition_fingerprints([nacl()])[0]
     np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
 
 
@@ -297,12 +301,12 @@ def test_uniqueness_and_novelty_flags():
     a_shift = nacl(5.7)  # same structure, other volume: StructureMatcher scales volumes
     c = Structure(Lattice.cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # CsCl type
     gen = [a, b, a.copy(), a_shift, c]
-    assert GM.unique_flags(gen).tolist() == [True, True, False, False, True]
-    fp = GM.fingerprints(gen, cache=False)
-    assert GM.unique_flags(gen, fp).tolist() == [True, True, False, False, True]
+    assert CM.unique_flags(gen).tolist() == [True, True, False, False, True]
+    fp = FP.fingerprints(gen, cache=False)
+    assert CM.unique_flags(gen, fp).tolist() == [True, True, False, False, True]
     train = [b, nacl(6.0)]
-    assert GM.novel_flags(gen, train).tolist() == [False, False, False, False, True]
-    assert GM.novel_flags(gen, train, fp, GM.fingerprints(train, cache=False)).tolist() == [False, False, False, False, True]
+    assert CM.novel_flags(gen, train).tolist() == [False, False, False, False, True]
+    assert CM.novel_flags(gen, train, fp, FP.fingerprints(train, cache=False)).tolist() == [False, False, False, False, True]
 
 
 def test_reconstruction_rms():
@@ -310,7 +314,7 @@ def test_reconstruction_rms():
     moved = s.copy()
     moved.translate_sites([0], [0.02, 0, 0])
     other = nacl()
-    rms = GM.reconstruction_rms([s.copy(), moved, other, s.copy()], [s, s, s, s], valid=[True, True, True, False])
+    rms = CM.reconstruction_rms([s.copy(), moved, other, s.copy()], [s, s, s, s], valid=[True, True, True, False])
     assert rms[0] == pytest.approx(0.0, abs=1e-8)
     assert 0 < rms[1] < 0.1
     assert np.isnan(rms[2]) and np.isnan(rms[3])  # no match; invalid
@@ -320,14 +324,14 @@ def test_reconstruction_rms():
     assert rms[1] == pytest.approx(want, rel=1e-9)
     # the default matcher's tolerances are tighter: a 25 % longer cell still matches (volumes are
     # scaled), a 2-atom cell of another element does not
-    assert np.isfinite(GM.reconstruction_rms([diamond(4.46)], [s])[0])
-    assert np.isnan(GM.reconstruction_rms([Structure(Lattice.cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5] * 3])], [s])[0])
+    assert np.isfinite(CM.reconstruction_rms([diamond(4.46)], [s])[0])
+    assert np.isnan(CM.reconstruction_rms([Structure(Lattice.cubic(3.0), ["Cs", "Cl"], [[0, 0, 0], [0.5] * 3])], [s])[0])
 
 
 def test_energy_above_hull_of_hand_made_entries():
     ref = ["Cu", "Au", "CuAu", "Cu3Au"]
     e_ref = [0.0, 0.0, -0.10, -0.05]
-    eh = GM.energies_above_hull(["CuAu", "CuAu", "Cu", "CuPt"], [-0.05, -0.12, 0.02, -1.0], ref, e_ref)
+    eh = ST.energies_above_hull(["CuAu", "CuAu", "Cu", "CuPt"], [-0.05, -0.12, 0.02, -1.0], ref, e_ref)
     assert eh[0] == pytest.approx(0.05)
     assert eh[1] == pytest.approx(-0.02)  # below the hull: a new ground state
     assert eh[2] == pytest.approx(0.02)
@@ -358,9 +362,9 @@ def test_baselines_follow_the_contract(name, training_structures):
     formulas = {s.composition.reduced_formula for s in training_structures}
     if name == "gen_replay":
         assert {s.composition.reduced_formula for s in a} <= formulas
-        assert len({GM.structure_key(s) for s in a[:4]}) == 4  # all training structures before repeats
+        assert len({FP.structure_key(s) for s in a[:4]}) == 4  # all training structures before repeats
     if name == "gen_perturb":
-        assert not any(GM.structure_key(s) in {GM.structure_key(t) for t in training_structures} for s in a)
+        assert not any(FP.structure_key(s) in {FP.structure_key(t) for t in training_structures} for s in a)
         assert len(m.reconstruct(training_structures)) == len(training_structures)
     if name == "gen_substitute":
         changed = [s for s in a if s.composition.reduced_formula not in formulas]
@@ -409,7 +413,7 @@ def test_emt_generation_job_end_to_end(emt_jobs):
     replay.predictions.to_parquet(buf)
     assert task.rescore(pd.read_parquet(io.BytesIO(buf.getvalue()))) == replay.metrics
     # the generated crystals can be rebuilt from the predictions
-    from matscibench.tasks.generation import structures_from_predictions
+    from matscibench.families.generation.predictions import structures_from_predictions
 
     rebuilt = structures_from_predictions(replay.predictions)
     assert len(rebuilt) == 40 and all(s is not None for s in rebuilt)
@@ -418,7 +422,7 @@ def test_emt_generation_job_end_to_end(emt_jobs):
 def _emt_parts(res):
     """(task, training structures, training targets, reference structures, generated structures,
     generated rows) of an EMT generation job."""
-    from matscibench.tasks.generation import structures_from_predictions
+    from matscibench.families.generation.predictions import structures_from_predictions
 
     task = get_task("gen_emt_alloys", **EMT_PARAMS)
     train, train_t, _, test, _, _, *_ = task.load_split()
@@ -447,7 +451,7 @@ def test_emt_job_validity_and_property_emds_equal_independent_computations(emt_j
 
 def test_emt_job_reconstruction_equals_structure_matcher(emt_jobs):
     from pymatgen.analysis.structure_matcher import StructureMatcher
-    from matscibench.tasks.generation import structures_from_predictions
+    from matscibench.families.generation.predictions import structures_from_predictions
 
     res = emt_jobs["gen_perturb"]
     _, _, _, test, _, _ = _emt_parts(res)
@@ -475,10 +479,10 @@ def test_emt_stability_equals_an_independent_hull(emt_jobs):
     elements = sorted({el.symbol for t in train for el in t.composition.elements})
     pd_ = PhaseDiagram([PDEntry(t.composition, e * len(t)) for t, e in zip(train, e_form)]
                        + [PDEntry(Composition(el), 0.0) for el in elements])
-    index = {GM.structure_key(t): j for j, t in enumerate(train)}
+    index = {FP.structure_key(t): j for j, t in enumerate(train)}
     want = []
     for g in gen:
-        j = index[GM.structure_key(g)]
+        j = index[FP.structure_key(g)]
         want.append(pd_.get_e_above_hull(PDEntry(g.composition, e_form[j] * len(g)), allow_negative=True))
     np.testing.assert_allclose(rows["e_above_hull"].to_numpy(float), want, atol=1e-4)
     stable = np.asarray(want) <= 0.1 + 1e-4
@@ -539,9 +543,9 @@ def test_replay_of_the_test_set_covers_it_fully(small_emt):
     """The task scored with its own reference as the generated set: COV-R = COV-P = 1."""
     task = get_task("gen_emt_alloys", **EMT_PARAMS)
     train, _, _, test, *_ = task.load_split()
-    sfp = GM.fingerprints(test, cache=False)
-    cfp = GM.composition_fingerprints(test)
-    mean, std = GM.fit_scaler(GM.composition_fingerprints(train))
+    sfp = FP.fingerprints(test, cache=False)
+    cfp = FP.composition_fingerprints(test)
+    mean, std = GM.fit_scaler(FP.composition_fingerprints(train))
     z = GM.scale_compositions(cfp, mean, std)
     cov = GM.coverage(sfp, z, sfp, z, task.struct_cutoff, task.comp_cutoff)
     assert cov["cov_recall"] == 1.0 and cov["cov_precision"] == 1.0
@@ -570,8 +574,8 @@ def test_suite_files_switch_the_property_model_and_potential_off_with_none():
 
 
 def test_generators_and_property_models_are_not_applicable_to_each_other(small_emt):
+    from matscibench.families.generation.models import TrainingReplay
     from matscibench.families.properties.models import FeaturizedModel
-    from matscibench.models.generators import TrainingReplay
 
     gen_task = get_task("gen_emt_alloys", **EMT_PARAMS)
     prop_task = get_task("emt_formation_energy", dataset_params=SMALL_EMT)
@@ -625,10 +629,10 @@ def test_real_test_set_scored_against_itself_has_full_coverage(shared_data, data
         crystals = [Structure.from_str(c, fmt="cif") for c in df.cif]
         train = [Structure.from_str(c, fmt="cif") for c in val.cif]
     a, b = crystals[:300], crystals[300:]
-    mean, std = GM.fit_scaler(GM.composition_fingerprints(train))
-    sfp_a, sfp_b = GM.fingerprints(a, cache=False), GM.fingerprints(b, cache=False)
-    z_a = GM.scale_compositions(GM.composition_fingerprints(a), mean, std)
-    z_b = GM.scale_compositions(GM.composition_fingerprints(b), mean, std)
+    mean, std = GM.fit_scaler(FP.composition_fingerprints(train))
+    sfp_a, sfp_b = FP.fingerprints(a, cache=False), FP.fingerprints(b, cache=False)
+    z_a = GM.scale_compositions(FP.composition_fingerprints(a), mean, std)
+    z_b = GM.scale_compositions(FP.composition_fingerprints(b), mean, std)
     cut = GM.COV_CUTOFFS[dataset]
     cov = GM.coverage(sfp_a, z_a, sfp_a, z_a, *cut)
     assert cov["cov_recall"] == 1.0 and cov["cov_precision"] == 1.0
@@ -762,7 +766,7 @@ def test_cdvae_metrics_on_every_row_of_the_real_splits(shared_data, dataset, tas
 
     # the job's structure fingerprints against matminer on a few random rows of each split
     rng = np.random.default_rng(0)
-    bcc = GM.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
+    bcc = CNN.CRYSTALNN_LABELS.index("body-centered cubic CN_8")
     for structs, fps in ((val, g_s), (test, r_s)):
         for i in rng.choice(len(structs), 4, replace=False):
             want, _ = _matminer_fp(structs[i])
@@ -801,7 +805,7 @@ def test_buckets_and_lattice_test_lose_no_match():
     crystals = _perturbed_copies(base, 16, 0.05, 0) + [strained, rocksalt.get_primitive_structure() * (2, 1, 1),
                                                      rocksalt.copy()]
     stats: dict = {}
-    got = GM.unique_flags(crystals, stats=stats)
+    got = CM.unique_flags(crystals, stats=stats)
     sm = StructureMatcher()
     want, reps = [], []
     with warnings.catch_warnings():
@@ -819,11 +823,11 @@ def test_buckets_and_lattice_test_lose_no_match():
 def test_a_mode_collapsed_generator_is_not_unique_over_all_samples():
     """40 noisy copies (0.01 Å) of one crystal: 1 unique crystal in 40, whatever the cap."""
     crystals = _perturbed_copies([nacl()], 40, 0.01, 3)
-    fp = GM.fingerprints(crystals, cache=False)
+    fp = FP.fingerprints(crystals, cache=False)
     for cap in (None, 3):
-        flags = GM.unique_flags(crystals, fp, max_candidates=cap)
+        flags = CM.unique_flags(crystals, fp, max_candidates=cap)
         assert flags.sum() == 1 and flags[0]
-    novel = GM.novel_flags(crystals, [nacl(5.9)], fp, GM.fingerprints([nacl(5.9)], cache=False), max_candidates=3)
+    novel = CM.novel_flags(crystals, [nacl(5.9)], fp, FP.fingerprints([nacl(5.9)], cache=False), max_candidates=3)
     assert not novel.any()
 
 
@@ -836,19 +840,20 @@ def test_stability_without_elemental_references_is_not_computed_with_the_reason(
     from ase.calculators.emt import EMT
 
     task = get_task("gen_emt_alloys", **EMT_PARAMS)
-    monkeypatch.setattr(task, "_calculator", lambda: EMT())
-    monkeypatch.setattr(task, "_elemental_energies", lambda: None)
+    task.hull_reference = "energy_per_atom"
+    check = task.stability_check()
+    monkeypatch.setattr(check, "calculator", lambda: EMT())
+    monkeypatch.setattr(check, "elemental_energies", lambda: None)
     gen = [_cu3au(), Structure(Lattice.cubic(3.8), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]])]
     train = [_cu3au()]  # no unary crystal: no hull
     targets = pd.DataFrame({"energy_per_atom": [0.0]})
-    task.hull_reference = "energy_per_atom"
     valid = np.array([True, True])
-    e_hull, stable, note = task._stability(gen, valid, np.arange(2), [0, 1], train, targets)
+    e_hull, stable, note = check.run(gen, valid, np.arange(2), [0, 1], train, targets)
     assert np.isnan(e_hull).all() and np.isnan(stable).all()
     assert note.startswith("not computed") and "Au, Cu" in note
     # a potential that cannot be built
-    monkeypatch.setattr(task, "_calculator", lambda: (_ for _ in ()).throw(RuntimeError("no weights")))
-    _, stable, note = task._stability(gen, valid, np.arange(2), [0, 1], train, targets)
+    monkeypatch.setattr(check, "calculator", lambda: (_ for _ in ()).throw(RuntimeError("no weights")))
+    _, stable, note = check.run(gen, valid, np.arange(2), [0, 1], train, targets)
     assert np.isnan(stable).all() and "could not be built" in note and "no weights" in note
 
 

@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from matscibench.data import xrd_data as X
 from matscibench.errors import ModelOutputError
-from matscibench.metrics import xrd as MX
+from matscibench.families.xrd import crystals as XC
+from matscibench.families.xrd import data as XD
+from matscibench.families.xrd import metrics as MX
+from matscibench.sim import xrd as X
 
 #: a small embedded dataset (10 crystals per system), generated once per test session
 SMALL_XRD = {"n_structures": 70}
@@ -120,8 +122,8 @@ def test_labels_from_spglib():
 
 
 def test_pyxtal_crystals_are_seeded_per_index():
-    a = X._one_crystal((5, 7, "tetragonal", 16))[1]
-    b = X._one_crystal((5, 7, "tetragonal", 16))[1]
+    a = XC.one_crystal((5, 7, "tetragonal", 16))[1]
+    b = XC.one_crystal((5, 7, "tetragonal", 16))[1]
     assert a is not None and a == b
     assert a["crystal_system"] == "tetragonal" and 75 <= a["space_group"] <= 142
 
@@ -392,7 +394,7 @@ def test_measured_patterns_from_xy_and_csv_files(small_xrd, tmp_path):
                 fh.write(f"{a:.4f}{sep}{b:.2f}\n")
         rows.append({"file": name, "crystal_system": lab["crystal_system"], "space_group": lab["space_group"]})
     pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
-    spec = X.ExperimentalPatternsSpec(tmp_path)
+    spec = XD.ExperimentalPatternsSpec(tmp_path)
     ds = spec.load()
     assert ds.patterns.shape == (3, X.DEFAULT_GRID.n) and ds.patterns.max() == pytest.approx(1.0)
     assert list(ds.labels["crystal_system"]) == ["cubic", "hexagonal", "triclinic"]
@@ -404,11 +406,11 @@ def test_measured_patterns_from_xy_and_csv_files(small_xrd, tmp_path):
     assert res.status == "ok", res.traceback
     assert res.info["n_test"] == 3 and res.info["n_train"] == 70
     with pytest.raises(Exception, match="labels.csv"):
-        X.ExperimentalPatternsSpec(tmp_path / "nowhere").load()
+        XD.ExperimentalPatternsSpec(tmp_path / "nowhere").load()
     bad = tmp_path / "bad.xy"
     bad.write_text("1 2\n3 4\n")
     with pytest.raises(Exception, match="fewer than 10"):
-        X.read_pattern_file(bad)
+        XD.read_pattern_file(bad)
 
 
 def test_cif_folder_patterns(tmp_path):

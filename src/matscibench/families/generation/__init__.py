@@ -1,14 +1,27 @@
 """Crystal generation: CDVAE's validity, coverage, property EMDs and match rate; newness and stability."""
 
 from matscibench.families.base import CostColumn, Family, Glance
-from matscibench.models.generators import MODEL_ENTRIES
+from matscibench.models.base import ModelEntry
+
+_MODELS = "matscibench.families.generation.models"
 
 FAMILY = Family(
     name="generation",
     title="Crystal generation",
-    tasks="matscibench.tasks.generation",
-    metrics="matscibench.metrics.generation",
-    models=tuple(MODEL_ENTRIES),
+    tasks="matscibench.families.generation.task",
+    metrics="matscibench.families.generation.metrics",
+    models=(
+        ModelEntry("gen_replay", f"{_MODELS}:TrainingReplay", {},
+                   "training structures replayed: the coverage upper bound, zero novelty", family="generation"),
+        ModelEntry("gen_perturb", f"{_MODELS}:RandomPerturbation", {},
+                   "training structures + Gaussian noise (0.1 Å on atoms, 2 % strain on the cell); reconstruct = a "
+                   "noisy copy", family="generation"),
+        ModelEntry("gen_substitute", f"{_MODELS}:ElementSubstitution", {},
+                   "training structures with one element swapped for a neighbour on the Pettifor scale",
+                   family="generation"),
+        ModelEntry("gen_pyxtal", f"{_MODELS}:PyxtalRandom", {},
+                   "random symmetric crystals (PyXtal) with training compositions", family="generation"),
+    ),
     cost_columns=(
         (CostColumn("reconstruct.wall_s", "reconstruct (s)", "time"), "predict.throughput_atoms_per_s"),
         (CostColumn("metrics.wall_s", "metrics wall (s)", "time", "metrics (s)"), "reconstruct.wall_s"),

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from matscibench.data.xrd_data import CRYSTAL_SYSTEMS, LATTICE_PARAMETERS, LATTICE_UNITS
+from matscibench.sim.xrd import CRYSTAL_SYSTEMS, LATTICE_PARAMETERS, LATTICE_UNITS
 from matscibench.metrics import MetricInfo, register_metric
 
 __all__ = [

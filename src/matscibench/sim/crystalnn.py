@@ -18,7 +18,7 @@ CN_8" by up to 0.01 in about 1.5 % of the crystals (0.002 after averaging over s
 exactly opposite neighbours the angle's arccos near -1 turns 1e-16 differences in coordinates into
 1e-8 differences in the two-fold order parameters.
 
-The caching, multi-process front end is ``matscibench.metrics.generation.fingerprints``.
+The caching, multi-process front end is ``matscibench.families.generation.fingerprints``.
 """
 
 from __future__ import annotations
@@ -30,10 +30,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CN_OPS", "CRYSTALNN_LABELS", "crystalnn_fingerprint", "crystalnn_site_fingerprints"]
+__all__ = [
+    "CN_OPS",
+    "CRYSTALNN_LABELS",
+    "crystalnn_fingerprint",
+    "crystalnn_site_fingerprints",
+    "image_vectors",
+    "structure_arrays",
+]
 
 
-def _arrays(structure: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def structure_arrays(structure: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(lattice matrix (3, 3) in Å, fractional coordinates (n, 3), species strings)."""
     from matscibench.data.structures import as_structure
 
@@ -45,7 +52,7 @@ def _arrays(structure: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
     )
 
 
-def _image_vectors(lattice: np.ndarray, r: float) -> np.ndarray:
+def image_vectors(lattice: np.ndarray, r: float) -> np.ndarray:
     """Integer translations (as floats) that reach every point within ``r`` of a cell point."""
     recip = np.linalg.inv(lattice).T  # rows: reciprocal vectors / 2π
     n = np.ceil(r * np.linalg.norm(recip, axis=1)).astype(int) + 1
@@ -188,7 +195,7 @@ class _Neighbourhood:
 
     def __init__(self, lattice: np.ndarray, cart: np.ndarray, r: float) -> None:
         self.r = r
-        T = _image_vectors(lattice, r) @ lattice
+        T = image_vectors(lattice, r) @ lattice
         n = len(cart)
         # d[t, i, j] = cart[j] + T[t] - cart[i]
         d = (cart[None, None, :, :] - cart[None, :, None, :]) + T[:, None, None, :]
@@ -533,7 +540,7 @@ def crystalnn_site_fingerprints(structure: Any) -> np.ndarray:
     (see the module docstring for the one exception). Raises ``ValueError``/``RuntimeError`` where
     matminer's would fail (two atoms on one point, a Voronoi cell open at every cut-off).
     """
-    lattice, frac, species = _arrays(structure)
+    lattice, frac, species = structure_arrays(structure)
     if not np.all(np.isfinite(lattice)) or not np.all(np.isfinite(frac)) or abs(np.linalg.det(lattice)) < 1e-6:
         raise ValueError("degenerate or non-finite cell")
     wrapped = frac - np.floor(frac)
@@ -541,7 +548,7 @@ def crystalnn_site_fingerprints(structure: Any) -> np.ndarray:
     corners = np.array([[1, 1, 1], [-1, 1, 1], [1, -1, 1], [1, 1, -1]], dtype=float) @ lattice
     max_cutoff = float(np.linalg.norm(corners, axis=1).max()) + 0.01
     out = np.zeros((len(frac), len(CRYSTALNN_LABELS)))
-    n_images = len(_image_vectors(lattice, SEARCH_CUTOFF))
+    n_images = len(image_vectors(lattice, SEARCH_CUTOFF))
     nbh = _Neighbourhood(lattice, cart, SEARCH_CUTOFF) if n_images * len(frac) ** 2 * 24 < 64e6 else None
     for i in range(len(frac)):
         cn_weights, rel = _crystalnn(lattice, cart, species, i, max_cutoff, nbh)

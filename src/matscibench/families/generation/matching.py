@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from matscibench.families.generation.fingerprints import structure_key
+
 __all__ = ["novel_flags", "reconstruction_rms", "reduce_structures", "unique_flags"]
 
 #: extra factor on the lattice-length bound of step 3 (rounding in Niggli reduction, volume scaling)
@@ -59,7 +61,11 @@ def _matcher(kind: str = "default"):
 
 
 def _pool_map(func: Callable, items: list, n_jobs: int, chunk: int = 16) -> list:
-    """``[func(x) for x in items]``, over ``n_jobs`` forked processes when it is worth it."""
+    """``[func(x) for x in items]``, over ``n_jobs`` forked processes when it is worth it.
+
+    Deliberately forked (not ``parallel.process_pool``): the workers start with pymatgen's
+    ``StructureMatcher`` machinery already imported, so short matching runs (a few hundred pairs)
+    do not pay an interpreter start and pymatgen import per worker."""
     if n_jobs <= 1 or len(items) < 2 * chunk:
         return [func(x) for x in items]
     import multiprocessing
@@ -179,12 +185,6 @@ def _unique_in_bucket(args) -> tuple[list[bool], int]:
     return dup, n_fit
 
 
-def _key(s) -> str:
-    from matscibench.metrics.generation import structure_key
-
-    return structure_key(s)
-
-
 def unique_flags(
     structures: Sequence[Any],
     struct_fp: np.ndarray | None = None,
@@ -207,7 +207,7 @@ def unique_flags(
     """
     n = len(structures)
     flags = np.zeros(n, dtype=bool)
-    keys = list(keys) if keys is not None else [None if s is None else _key(s) for s in structures]
+    keys = list(keys) if keys is not None else [None if s is None else structure_key(s) for s in structures]
     first: dict[str, int] = {}
     distinct: list[int] = []
     for i, s in enumerate(structures):
@@ -280,8 +280,8 @@ def novel_flags(
     identical copy of a training structure is never novel; a ``None`` item is not novel. Only
     the training crystals whose formula occurs among the structures are reduced."""
     n = len(structures)
-    keys = list(keys) if keys is not None else [None if s is None else _key(s) for s in structures]
-    ref_set = set(ref_keys if ref_keys is not None else (_key(s) for s in reference))
+    keys = list(keys) if keys is not None else [None if s is None else structure_key(s) for s in structures]
+    ref_set = set(ref_keys if ref_keys is not None else (structure_key(s) for s in reference))
     out = np.zeros(n, dtype=bool)
     todo = [i for i, s in enumerate(structures) if s is not None and keys[i] not in ref_set]
     out[todo] = True

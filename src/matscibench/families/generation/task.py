@@ -8,34 +8,48 @@ earth mover's distance of property distributions (density, number of elements, a
 property); a generator that also encodes and decodes (``reconstruct``) is scored on the test set's
 reconstruction (match rate, RMSE). Uniqueness and novelty (``StructureMatcher``) and, when a
 potential is given, stability (energy above the training set's convex hull after relaxation) add
-the S.U.N. rate. Definitions: ``matscibench.metrics.generation``.
+the S.U.N. rate. Definitions: ``matscibench.families.generation.metrics``.
 
 Datasets: CDVAE's Perov-5, Carbon-24 and MP-20 (``train`` split for training, ``test`` for the
 reference; ``train_split="val"`` uses the validation split instead, as the offline data folder
 holds only validation and test), and the embedded EMT alloys split in two halves (offline, with
 the EMT potential for stability).
 
-Model contract (``matscibench.models.generators``): ``fit(structures)``, ``sample(n, seed)``,
+Model contract (``matscibench.families.generation.models``): ``fit(structures)``, ``sample(n, seed)``,
 optional ``reconstruct(structures)``.
 
 Phases: ``load``, ``fit`` (training time), ``predict`` (sampling; throughput in structures/s),
 ``reconstruct``, ``metrics`` (with sub-phases ``validity``, ``fingerprint``, ``property_model``,
-``match``, ``stability``): what the metrics themselves cost is reported too.
+``match``, ``stability``, ``reconstruction_match``): what the metrics themselves cost is reported
+too. ``run`` is those steps in order (``_generate``, then ``_evaluate``: ``_validity``,
+``_fingerprints``, ``_property_sample``, ``_match``, ``StabilityCheck.run``); what they compute
+is collected in an ``Evaluation`` (``predictions.py``), whose frame is what ``score`` reads.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from matscibench.cost.meters import phase
 from matscibench.errors import ModelOutputError
-from matscibench.metrics import generation as GM
 from matscibench.families.base import JobContext, Task, TaskOutput
+from matscibench.families.generation import metrics as GM
+from matscibench.families.generation.fingerprints import composition_fingerprints, fingerprints, structure_key
+from matscibench.families.generation.matching import novel_flags, reconstruction_rms, reduce_structures, unique_flags
+from matscibench.families.generation.predictions import (
+    COMPOSITION_WIDTH,
+    Evaluation,
+    stack_column,
+    structures_from_predictions,
+)
+from matscibench.families.generation.stability import StabilityCheck
+from matscibench.sim.crystalnn import CRYSTALNN_LABELS
 
-__all__ = ["GenerationTask", "GENERATION_DATASETS", "register_tasks"]
+__all__ = ["GenerationTask", "GenerationSplit", "GENERATION_DATASETS", "register_tasks", "structures_from_predictions"]
 
 
 #: dataset -> (property target for the property EMD, coverage cut-offs)
@@ -60,6 +74,18 @@ _BASE_METRICS = (
 )
 
 
+def _metric_names(property_emd: bool, stability: bool) -> tuple[str, ...]:
+    """The task's metrics: the property EMD with a property model, stability with a potential."""
+    metrics = list(_BASE_METRICS)
+    if property_emd:
+        metrics.append("property_emd")
+    metrics += ["uniqueness", "novelty", "un_rate"]
+    if stability:
+        metrics += ["stable_fraction", "sun_rate"]
+    metrics += ["match_rate", "recon_rmse"]
+    return tuple(metrics)
+
+
 def _as_output_structure(obj: Any, i: int):
     """A generated item as a pymatgen Structure, None for a failed generation."""
     if obj is None:
@@ -79,13 +105,19 @@ def _as_output_structure(obj: Any, i: int):
     return s
 
 
-def _n_elements(s) -> int:
-    return len({sp.symbol for sp in s.species})
+class GenerationSplit(NamedTuple):
+    """What a generation task reads: the training crystals with their targets and ids, the test
+    crystals (the reference) with their ids and targets, and the data's name, checksum and source."""
 
-
-def _stack(col: pd.Series, width: int) -> np.ndarray:
-    rows = [np.asarray(v, dtype=float) if v is not None and len(v) == width else np.full(width, np.nan) for v in col]
-    return np.vstack(rows) if rows else np.zeros((0, width))
+    train: list
+    train_targets: pd.DataFrame
+    train_ids: np.ndarray
+    test: list
+    test_ids: np.ndarray
+    test_targets: pd.DataFrame
+    dataset: str
+    checksum: str
+    source: str
 
 
 class GenerationTask(Task):
@@ -112,7 +144,7 @@ class GenerationTask(Task):
         candidates nearest by structure fingerprint first (default 20; None: every candidate);
         match_fp_tol: and only candidates within this fingerprint distance (default None: no
         limit). Buckets of (formula, reduced sites) and a lattice test come first and lose no
-        match (``matscibench.metrics.crystal_matching``); the cap is what keeps 10,000 crystals of
+        match (``matscibench.families.generation.matching``); the cap is what keeps 10,000 crystals of
         one formula (Carbon-24) tractable.
     potential: ``"emt"`` (ASE's EMT), a registered potential model or an import path of an ASE
         calculator (``"none"``: no stability); enables stability and S.U.N.; hull_reference: ``"relax"`` (relax the training
@@ -125,7 +157,7 @@ class GenerationTask(Task):
     composition_scaler: how composition fingerprints are standardised before distances:
         ``"cdvae"`` (default: CDVAE's fixed means and standard deviations, ``CompScalerMeans`` /
         ``CompScalerStds`` of its ``cdvae/common/constants.py``, shipped with the package:
-        ``GM.cdvae_composition_scaler``), ``"train"`` (mean and standard deviation of the training
+        ``metrics.cdvae_composition_scaler``), ``"train"`` (mean and standard deviation of the training
         set's Magpie features; not CDVAE's: its cut-offs were set on CDVAE's statistics) or the
         path of a ``.npz`` / ``.json`` file with 132-long ``mean`` and ``std``.
     """
@@ -194,14 +226,7 @@ class GenerationTask(Task):
         self.fingerprint_cache = bool(fingerprint_cache)
         self.composition_scaler = composition_scaler
         self.split_seed = int(split_seed)
-        metrics = list(_BASE_METRICS)
-        if property_model:
-            metrics.append("property_emd")
-        metrics += ["uniqueness", "novelty", "un_rate"]
-        if potential:
-            metrics += ["stable_fraction", "sun_rate"]
-        metrics += ["match_rate", "recon_rmse"]
-        self.metrics = tuple(metrics)
+        self.metrics = _metric_names(bool(property_model), bool(potential))
         self.description = description or f"crystal generation on {dataset}"
         self.citation = citation or (
             "T. Xie, X. Fu, O.-E. Ganea, R. Barzilay, T. Jaakkola, Crystal Diffusion Variational Autoencoder "
@@ -243,23 +268,22 @@ class GenerationTask(Task):
             return sums[0]
         return hashlib.sha256("|".join(sums).encode()).hexdigest()
 
-    def load_split(self):
-        """(train structures, train targets frame, test structures, test ids, test targets,
-        dataset name, checksum, source) for this task."""
+    def load_split(self) -> GenerationSplit:
+        """The training and test crystals of this task (EMT alloys: two seeded halves)."""
         specs = self._specs()
         if self.dataset == "emt_alloys":
             ds = specs[0].load()
             perm = np.random.default_rng(self.split_seed).permutation(len(ds))
             half = len(ds) // 2
             tr, te = np.sort(perm[:half]), np.sort(perm[half:])
-            return (
+            return GenerationSplit(
                 [ds.inputs[i] for i in tr], ds.targets.iloc[tr].reset_index(drop=True), ds.ids[tr],
                 [ds.inputs[i] for i in te], ds.ids[te], ds.targets.iloc[te].reset_index(drop=True),
                 ds.name, ds.checksum, ds.source,
             )
         tr_ds, te_ds = specs[0].load(), specs[1].load()
         checksum = hashlib.sha256(f"{tr_ds.checksum}|{te_ds.checksum}".encode()).hexdigest()
-        return (
+        return GenerationSplit(
             list(tr_ds.inputs), tr_ds.targets, tr_ds.ids,
             list(te_ds.inputs), te_ds.ids, te_ds.targets,
             f"{tr_ds.name} + {te_ds.name}", checksum, f"{tr_ds.source} + {te_ds.source}",
@@ -289,16 +313,16 @@ class GenerationTask(Task):
         out["validity"] = float(valid.mean())
         out["struct_validity"] = float(gen["valid_struct"].to_numpy(dtype=bool).mean())
         out["comp_validity"] = float(gen["valid_comp"].to_numpy(dtype=bool).mean())
-        n_s, n_c = len(GM.CRYSTALNN_LABELS), 132
-        mean = _stack(predictions.loc[kind == "scaler_mean", "comp_fp"], n_c)[0]
-        std = _stack(predictions.loc[kind == "scaler_std", "comp_fp"], n_c)[0]
-        gc = _stack(gen["comp_fp"], n_c)
+        n_s, n_c = len(CRYSTALNN_LABELS), COMPOSITION_WIDTH
+        mean = stack_column(predictions.loc[kind == "scaler_mean", "comp_fp"], n_c)[0]
+        std = stack_column(predictions.loc[kind == "scaler_std", "comp_fp"], n_c)[0]
+        gc = stack_column(gen["comp_fp"], n_c)
         gc_ok = np.any(np.isfinite(gc), axis=1)
         gcs = GM.scale_compositions(gc, mean, std)
         gcs[~gc_ok] = np.nan  # no composition (failed generation): no distance
         cov = GM.coverage(
-            _stack(gen["struct_fp"], n_s), gcs,
-            _stack(ref["struct_fp"], n_s), GM.scale_compositions(_stack(ref["comp_fp"], n_c), mean, std),
+            stack_column(gen["struct_fp"], n_s), gcs,
+            stack_column(ref["struct_fp"], n_s), GM.scale_compositions(stack_column(ref["comp_fp"], n_c), mean, std),
             self.struct_cutoff, self.comp_cutoff, n_generated=n,
         )
         for key in ("cov_recall", "cov_precision", "cov_recall_joint", "cov_precision_joint"):
@@ -338,36 +362,16 @@ class GenerationTask(Task):
         return self.score(predictions)
 
     # ------------------------------------------------------------------ helpers
-    def _calculator(self):
-        name = self.potential
-        if name == "emt":
-            from matscibench.data.emt import _FastEMT
-
-            return _FastEMT()
-        from matscibench.families.registry import build_model
-
-        calc = build_model(name)
-        if not hasattr(calc, "get_potential_energy"):
-            raise TypeError(f"potential {name!r} is not an ASE calculator")
-        return calc
-
-    def _elemental_energies(self) -> dict[str, float] | None:
-        """Pure-element energies per atom (eV/atom) that end the convex hull besides the training
-        set's unary crystals: with ``potential="emt"``, the relaxed EMT references that define the
-        EMT alloys' formation energies (a training half often has no unary crystal of some
-        element, and without a terminal entry no energy above the hull is defined); otherwise
-        none."""
-        if self.potential != "emt":
-            return None
-        from matscibench.data.emt import chemical_potentials
-
-        return dict(chemical_potentials())
+    def stability_check(self) -> StabilityCheck:
+        """The stability step as this task sets it (``potential`` must be set)."""
+        return StabilityCheck(self.potential, self.hull_reference, self.stability_threshold, self.relax_fmax,
+                              self.relax_steps)
 
     def _scaler(self, train) -> tuple[np.ndarray, np.ndarray]:
         if self.composition_scaler == "cdvae":
             return GM.cdvae_composition_scaler()
         if self.composition_scaler == "train":
-            return GM.fit_scaler(GM.composition_fingerprints(train))
+            return GM.fit_scaler(composition_fingerprints(train))
         import json
         from pathlib import Path
 
@@ -384,50 +388,9 @@ class GenerationTask(Task):
             raise ValueError(f"{path}: mean and std must have 132 values (Magpie features), got {mean.shape}, {std.shape}")
         return mean, np.where(std > 0, std, 1.0)
 
-    def _stability(self, generated, valid, match_idx, match_ok, train, train_targets):
-        """(energy above hull per crystal, stable flag per crystal, None or the reason why no
-        energy above the hull could be computed). Only valid crystals are relaxed; a crystal whose
-        relaxation or hull energy fails has NaN and counts as not stable; when none has an energy,
-        the flags stay NaN so that ``score`` reports no stability at all."""
-        n = len(generated)
-        e_hull = np.full(n, np.nan)
-        stable = np.full(n, np.nan)
-        todo = [i for i in match_ok if valid[i]]
-        if not todo:
-            return e_hull, stable, "not computed: no valid generated crystal to relax"
-        try:
-            calc = self._calculator()
-        except Exception as exc:  # a potential that cannot be built
-            return e_hull, stable, f"not computed: potential {self.potential!r} could not be built ({exc!r})"
-        e_gen, _ = GM.relax_energies([generated[i] for i in todo], calc, self.relax_fmax, self.relax_steps)
-        if not np.isfinite(e_gen).any():
-            return e_hull, stable, f"not computed: the relaxation with {self.potential!r} failed for every crystal"
-        if self.hull_reference == "relax":
-            e_ref, _ = GM.relax_energies(train, calc, self.relax_fmax, self.relax_steps)
-        else:
-            e_ref = train_targets[self.hull_reference].to_numpy(dtype=float)
-        elemental = self._elemental_energies()
-        eh = GM.energies_above_hull([generated[i].composition for i in todo], e_gen, [s.composition for s in train],
-                                    e_ref, elemental_energies=elemental)
-        if not np.isfinite(eh).any():
-            elements = sorted({el.symbol for i in todo for el in generated[i].composition.elements})
-            unary = sorted({s.composition.elements[0].symbol for s, e in zip(train, e_ref)
-                            if len(s.composition.elements) == 1 and np.isfinite(e)} | set(elemental or {}))
-            missing = [el for el in elements if el not in unary]
-            why = (f"no elemental reference (a unary training crystal or an elemental energy) for {', '.join(missing)}"
-                   if missing else "no training energies on the hull")
-            return e_hull, stable, f"not computed: {why}; the convex hull is undefined"
-        e_hull[todo] = eh
-        stable[match_idx] = 0.0
-        stable[todo] = (np.nan_to_num(eh, nan=np.inf) <= self.stability_threshold).astype(float)
-        n_nan = int(np.count_nonzero(~np.isfinite(eh)))
-        note = None if n_nan == 0 else (f"computed; {n_nan} of {len(todo)} valid crystals have no energy above the "
-                                        "hull (relaxation failed or an element off the hull) and count as not stable")
-        return e_hull, stable, note
-
     def _property_predictions(self, train, y, items, seed):
-        from matscibench.models.base import set_seed
         from matscibench.families.registry import build_model
+        from matscibench.models.base import set_seed
 
         model = build_model(self.property_model, self.property_model_params)
         set_seed(model, seed)
@@ -436,29 +399,36 @@ class GenerationTask(Task):
 
     # ------------------------------------------------------------------ the job
     def run(self, model: Any, fold: int, ctx: JobContext) -> TaskOutput:
-        from matscibench.cost.meters import phase
-
         meter = ctx.meter
         rng = np.random.default_rng(ctx.seed)
-        n_jobs = max(1, int(ctx.threads))
         with meter.phase("load"):
-            (train, train_targets, train_ids, test_all, test_ids_all, test_targets_all,
-             ds_name, checksum, source) = self.load_split()
-            ref_idx = np.arange(len(test_all))
-            if self.max_reference and len(test_all) > int(self.max_reference):
-                ref_idx = np.sort(np.random.default_rng(12345).choice(len(test_all), int(self.max_reference), replace=False))
-            reference = [test_all[i] for i in ref_idx]
-            ref_ids = np.asarray(test_ids_all)[ref_idx]
+            split = self.load_split()
+            reference, ref_ids = self._reference(split)
+        generated, recon = self._generate(model, split.train, reference, meter, int(ctx.seed))
+        with meter.phase("metrics"):
+            ev = Evaluation(generated, reference, ref_ids, recon)
+            self._evaluate(ev, split, rng, max(1, int(ctx.threads)), int(ctx.seed))
+            preds = ev.frame()
+            metrics = self.score(preds)
+        return TaskOutput(metrics=metrics, predictions=preds, info=self._info(split, ev), costs=self._costs(meter, ev))
 
+    def _reference(self, split: GenerationSplit) -> tuple[list, np.ndarray]:
+        """The test crystals scored against (a fixed seeded subset with ``max_reference``) and their ids."""
+        ref_idx = np.arange(len(split.test))
+        if self.max_reference and len(split.test) > int(self.max_reference):
+            ref_idx = np.sort(np.random.default_rng(12345).choice(len(split.test), int(self.max_reference), replace=False))
+        return [split.test[i] for i in ref_idx], np.asarray(split.test_ids)[ref_idx]
+
+    def _generate(self, model: Any, train: list, reference: list, meter, seed: int) -> tuple[list, list | None]:
+        """Fit, sample (and reconstruct when the model can): (generated crystals, reconstructions or None)."""
         with meter.phase("fit"):
             model.fit(train)
         with meter.phase("predict"):
-            raw = model.sample(self.n_samples, seed=int(ctx.seed))
+            raw = model.sample(self.n_samples, seed=seed)
         if raw is None or len(raw) != self.n_samples:
             got = "None" if raw is None else str(len(raw))
             raise ModelOutputError(f"sample({self.n_samples}, seed) returned {got} items; expected {self.n_samples}")
         generated = [_as_output_structure(x, i) for i, x in enumerate(raw)]
-
         recon = None
         if callable(getattr(model, "reconstruct", None)):
             k = len(reference) if self.n_reconstruct is None else min(len(reference), int(self.n_reconstruct))
@@ -467,135 +437,141 @@ class GenerationTask(Task):
             if out is None or len(out) != k:
                 raise ModelOutputError(f"reconstruct() returned {0 if out is None else len(out)} items for {k} inputs")
             recon = [_as_output_structure(x, i) for i, x in enumerate(out)]
+        return generated, recon
 
-        ok_idx = [i for i, s in enumerate(generated) if s is not None]
-        ok_structs = [generated[i] for i in ok_idx]
-        n = len(generated)
-        with meter.phase("metrics"):
-            with phase("validity"):
-                v_struct = np.zeros(n, dtype=bool)
-                v_comp = np.zeros(n, dtype=bool)
-                for i in ok_idx:
-                    v_struct[i] = GM.structure_validity(generated[i])
-                    v_comp[i] = GM.composition_validity(generated[i])
-                rec_valid = None
-                if recon is not None:
-                    rec_valid = [s is not None and GM.structure_validity(s) and GM.composition_validity(s) for s in recon]
-            with phase("fingerprint") as fp_rec:
-                cache = True if self.fingerprint_cache else None
-                gen_keys = [GM.structure_key(s) for s in ok_structs]
-                sfp = np.full((n, len(GM.CRYSTALNN_LABELS)), np.nan)
-                sfp[ok_idx] = GM.fingerprints(ok_structs, n_jobs=n_jobs, cache=cache, keys=gen_keys)
-                ref_fp = GM.fingerprints(reference, n_jobs=n_jobs, cache=cache)
-                cfp = np.full((n, 132), np.nan)
-                cfp[ok_idx] = GM.composition_fingerprints(ok_structs)
-                ref_cfp = GM.composition_fingerprints(reference)
-                mean, std = self._scaler(train)
-                n_fp = len(ok_structs) + len(reference)
-                if rec_valid is not None:  # CDVAE's RecEval: a reconstruction without a fingerprint is invalid
-                    idx = [j for j, s in enumerate(recon) if s is not None]
-                    rec_fp = np.full((len(recon), len(GM.CRYSTALNN_LABELS)), np.nan)
-                    if idx:
-                        rec_fp[idx] = GM.fingerprints([recon[j] for j in idx], n_jobs=n_jobs, cache=cache)
-                    rec_valid = [bool(v) and bool(np.all(np.isfinite(rec_fp[j]))) for j, v in enumerate(rec_valid)]
-                    n_fp += len(idx)
-            # CDVAE's validity: structure and composition valid, and the fingerprint computable
-            valid = v_struct & v_comp & np.all(np.isfinite(sfp), axis=1)
+    def _evaluate(self, ev: Evaluation, split: GenerationSplit, rng: np.random.Generator, n_jobs: int,
+                  seed: int) -> None:
+        """The metrics phase's steps, each a sub-phase of ``metrics``, in the order their random
+        draws are made (property sample, then the matched subset)."""
+        cache = True if self.fingerprint_cache else None
+        with phase("validity"):
+            self._validity(ev)
+        with phase("fingerprint"):
+            self._fingerprints(ev, split.train, n_jobs, cache)
+        # CDVAE's validity: structure and composition valid, and the fingerprint computable
+        ev.valid = ev.valid_struct & ev.valid_comp & np.all(np.isfinite(ev.struct_fp), axis=1)
+        self._property_sample(ev, split, rng, seed)
+        # uniqueness, novelty (and stability): every generated crystal unless n_match_samples says otherwise
+        n = ev.n
+        if self.n_match_samples is None or self.n_match_samples >= n:
+            ev.match_idx = np.arange(n)
+        else:
+            ev.match_idx = np.sort(rng.choice(n, int(self.n_match_samples), replace=False))
+        match_ok = [i for i in ev.match_idx if ev.generated[i] is not None]
+        with phase("match"):
+            self._match(ev, match_ok, split.train, n_jobs, cache)
+        if self.potential:
+            with phase("stability"):
+                ev.e_above_hull, ev.stable, ev.stability_note = self.stability_check().run(
+                    ev.generated, ev.valid, ev.match_idx, match_ok, split.train, split.train_targets)
+        if ev.recon is not None:
+            with phase("reconstruction_match"):
+                ev.recon_rms = reconstruction_rms(ev.recon, ev.reference[: len(ev.recon)], ev.recon_valid,
+                                                  n_jobs=n_jobs)
 
-            # property statistics over a seeded sample of valid crystals (CDVAE: 1,000)
-            valid_idx = np.nonzero(valid)[0]
-            k = min(len(valid_idx), self.n_property_samples)
-            prop_idx = np.sort(rng.choice(valid_idx, k, replace=False)) if k else np.zeros(0, int)
-            in_prop = np.zeros(n, dtype=bool)
-            in_prop[prop_idx] = True
-            prop_gen = np.full(n, np.nan)
-            prop_ref = np.full(len(reference), np.nan)
-            if self.property_model:
-                with phase("property_model"):
-                    y = train_targets[self.property_target].to_numpy(dtype=float)
-                    p_gen, p_ref = self._property_predictions(
-                        train, y, [[generated[i] for i in prop_idx], reference], int(ctx.seed)
-                    )
-                    prop_gen[prop_idx] = p_gen
-                    prop_ref[:] = p_ref
+    def _validity(self, ev: Evaluation) -> None:
+        """Structural and compositional validity of each generated crystal (and of the reconstructions)."""
+        for i in ev.ok_idx:
+            ev.valid_struct[i] = GM.structure_validity(ev.generated[i])
+            ev.valid_comp[i] = GM.composition_validity(ev.generated[i])
+        if ev.recon is not None:
+            ev.recon_valid = [s is not None and GM.structure_validity(s) and GM.composition_validity(s)
+                              for s in ev.recon]
 
-            # uniqueness, novelty (and stability): every generated crystal unless n_match_samples says otherwise
-            if self.n_match_samples is None or self.n_match_samples >= n:
-                match_idx = np.arange(n)
-            else:
-                match_idx = np.sort(rng.choice(n, int(self.n_match_samples), replace=False))
-            match_ok = [i for i in match_idx if generated[i] is not None]
-            unique = np.full(n, np.nan)
-            novel = np.full(n, np.nan)
-            match_stats: dict[str, dict[str, int]] = {"unique": {}, "novel": {}}
-            with phase("match"):
-                subset = [generated[i] for i in match_ok]
-                sub_keys = [GM.structure_key(s) for s in subset]
-                first_of: dict[str, int] = {}
-                for k_, key_ in enumerate(sub_keys):
-                    first_of.setdefault(key_, k_)
-                distinct_pos = sorted(first_of.values())
-                red_distinct = dict(zip(distinct_pos, GM.reduce_structures([subset[k_] for k_ in distinct_pos],
-                                                                           n_jobs=n_jobs)))
-                reduced = [red_distinct[first_of[key_]] for key_ in sub_keys]
-                flags_u = GM.unique_flags(subset, sfp[match_ok], fp_tol=self.match_fp_tol,
-                                          max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs,
-                                          reduced=reduced, stats=match_stats["unique"])
-                formulas = {s.composition.reduced_formula for s in subset}
-                tr_rel = [j for j, s in enumerate(train) if s.composition.reduced_formula in formulas]
-                tr_fp = np.full((len(train), len(GM.CRYSTALNN_LABELS)), np.nan)
-                if tr_rel:
-                    tr_fp[tr_rel] = GM.fingerprints([train[j] for j in tr_rel], n_jobs=n_jobs, cache=cache)
-                    n_fp += len(tr_rel)
-                flags_n = GM.novel_flags(subset, train, sfp[match_ok], tr_fp, fp_tol=self.match_fp_tol,
-                                         max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs,
-                                         reduced=reduced, stats=match_stats["novel"])
-                unique[match_idx] = 0.0
-                novel[match_idx] = 0.0
-                unique[match_ok] = flags_u.astype(float)
-                novel[match_ok] = flags_n.astype(float)
-            e_hull = np.full(n, np.nan)
-            stable = np.full(n, np.nan)
-            stability_note = None
-            if self.potential:
-                with phase("stability"):
-                    e_hull, stable, stability_note = self._stability(generated, valid, match_idx, match_ok, train,
-                                                                     train_targets)
+    def _fingerprints(self, ev: Evaluation, train: list, n_jobs: int, cache: bool | None) -> None:
+        """Structure and composition fingerprints of the generated and reference crystals, the
+        composition scaler, and CDVAE's RecEval rule: a reconstruction without a fingerprint is invalid."""
+        ok_idx = ev.ok_idx
+        ok_structs = [ev.generated[i] for i in ok_idx]
+        gen_keys = [structure_key(s) for s in ok_structs]
+        ev.struct_fp[ok_idx] = fingerprints(ok_structs, n_jobs=n_jobs, cache=cache, keys=gen_keys)
+        ev.ref_struct_fp = fingerprints(ev.reference, n_jobs=n_jobs, cache=cache)
+        ev.comp_fp[ok_idx] = composition_fingerprints(ok_structs)
+        ev.ref_comp_fp = composition_fingerprints(ev.reference)
+        ev.scaler_mean, ev.scaler_std = self._scaler(train)
+        ev.n_fingerprinted = len(ok_structs) + len(ev.reference)
+        if ev.recon_valid is not None:
+            recon = ev.recon
+            idx = [j for j, s in enumerate(recon) if s is not None]
+            rec_fp = np.full((len(recon), len(CRYSTALNN_LABELS)), np.nan)
+            if idx:
+                rec_fp[idx] = fingerprints([recon[j] for j in idx], n_jobs=n_jobs, cache=cache)
+            ev.recon_valid = [bool(v) and bool(np.all(np.isfinite(rec_fp[j]))) for j, v in enumerate(ev.recon_valid)]
+            ev.n_fingerprinted += len(idx)
 
-            rms = None
-            if recon is not None:
-                with phase("reconstruction_match"):
-                    rms = GM.reconstruction_rms(recon, reference[: len(recon)], rec_valid, n_jobs=n_jobs)
+    def _property_sample(self, ev: Evaluation, split: GenerationSplit, rng: np.random.Generator, seed: int) -> None:
+        """Property statistics over a seeded sample of valid crystals (CDVAE: 1,000), with the
+        property model's predictions when the task has one."""
+        valid_idx = np.nonzero(ev.valid)[0]
+        k = min(len(valid_idx), self.n_property_samples)
+        ev.property_idx = np.sort(rng.choice(valid_idx, k, replace=False)) if k else np.zeros(0, int)
+        ev.in_property_sample[ev.property_idx] = True
+        if self.property_model:
+            with phase("property_model"):
+                y = split.train_targets[self.property_target].to_numpy(dtype=float)
+                p_gen, p_ref = self._property_predictions(
+                    split.train, y, [[ev.generated[i] for i in ev.property_idx], ev.reference], seed
+                )
+                ev.prop_pred[ev.property_idx] = p_gen
+                ev.ref_prop_pred[:] = p_ref
 
-            preds = self._frame(generated, v_struct, v_comp, valid, sfp, cfp, in_prop, prop_gen, unique, novel,
-                                e_hull, stable, reference, ref_ids, ref_fp, ref_cfp, prop_ref, mean, std,
-                                recon, rec_valid, rms)
-            metrics = self.score(preds)
+    def _match(self, ev: Evaluation, match_ok: list[int], train: list, n_jobs: int, cache: bool | None) -> None:
+        """Uniqueness among the checked crystals and novelty against the training set
+        (``StructureMatcher``; every checked crystal is reduced once, identical copies share it)."""
+        subset = [ev.generated[i] for i in match_ok]
+        sub_keys = [structure_key(s) for s in subset]
+        first_of: dict[str, int] = {}
+        for k, key in enumerate(sub_keys):
+            first_of.setdefault(key, k)
+        distinct_pos = sorted(first_of.values())
+        red_distinct = dict(zip(distinct_pos, reduce_structures([subset[k] for k in distinct_pos], n_jobs=n_jobs)))
+        reduced = [red_distinct[first_of[key]] for key in sub_keys]
+        flags_u = unique_flags(subset, ev.struct_fp[match_ok], fp_tol=self.match_fp_tol,
+                               max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs,
+                               reduced=reduced, stats=ev.match_stats["unique"])
+        formulas = {s.composition.reduced_formula for s in subset}
+        tr_rel = [j for j, s in enumerate(train) if s.composition.reduced_formula in formulas]
+        tr_fp = np.full((len(train), len(CRYSTALNN_LABELS)), np.nan)
+        if tr_rel:
+            tr_fp[tr_rel] = fingerprints([train[j] for j in tr_rel], n_jobs=n_jobs, cache=cache)
+            ev.n_fingerprinted += len(tr_rel)
+        flags_n = novel_flags(subset, train, ev.struct_fp[match_ok], tr_fp, fp_tol=self.match_fp_tol,
+                              max_candidates=self.match_candidates, keys=sub_keys, n_jobs=n_jobs,
+                              reduced=reduced, stats=ev.match_stats["novel"])
+        ev.unique[ev.match_idx] = 0.0
+        ev.novel[ev.match_idx] = 0.0
+        ev.unique[match_ok] = flags_u.astype(float)
+        ev.novel[match_ok] = flags_n.astype(float)
 
+    def _costs(self, meter, ev: Evaluation) -> dict[str, float]:
+        n = ev.n
         m_wall = meter.phases["metrics"].wall_s
         p_wall = meter.phases["predict"].wall_s
         fp_wall = meter.phases["metrics/fingerprint"].wall_s
-        n_atoms = sum(len(s) for s in ok_structs)
-        costs = {
+        n_atoms = sum(len(ev.generated[i]) for i in ev.ok_idx)
+        return {
             "predict.throughput_structures_per_s": n / p_wall if p_wall > 0 else float("nan"),
             "predict.throughput_atoms_per_s": n_atoms / p_wall if p_wall > 0 else float("nan"),
             "train.total_s": meter.phases["load"].wall_s + meter.phases["fit"].wall_s,
             "metrics.throughput_structures_per_s": n / m_wall if m_wall > 0 else float("nan"),
-            "metrics/fingerprint.throughput_structures_per_s": n_fp / fp_wall if fp_wall > 0 else float("nan"),
+            "metrics/fingerprint.throughput_structures_per_s": (ev.n_fingerprinted / fp_wall if fp_wall > 0
+                                                                else float("nan")),
         }
+
+    def _info(self, split: GenerationSplit, ev: Evaluation) -> dict[str, Any]:
         info = {
-            "n_train": len(train),
-            "n_test": len(reference),
-            "n_generated": n,
-            "n_failed_generations": n - len(ok_idx),
-            "n_match_checked": int(len(match_idx)),
-            "n_property_samples": int(len(prop_idx)),
+            "n_train": len(split.train),
+            "n_test": len(ev.reference),
+            "n_generated": ev.n,
+            "n_failed_generations": ev.n - len(ev.ok_idx),
+            "n_match_checked": int(len(ev.match_idx)),
+            "n_property_samples": int(len(ev.property_idx)),
             "split_hash": hashlib.sha256(
-                ("|".join(map(str, train_ids)) + "#" + "|".join(map(str, ref_ids))).encode()
+                ("|".join(map(str, split.train_ids)) + "#" + "|".join(map(str, ev.ref_ids))).encode()
             ).hexdigest()[:16],
-            "dataset": ds_name,
-            "dataset_checksum": checksum,
-            "dataset_source": source,
+            "dataset": split.dataset,
+            "dataset_checksum": split.checksum,
+            "dataset_source": split.source,
             "train_split": "half A" if self.dataset == "emt_alloys" else self.train_split,
             "test_split": "half B" if self.dataset == "emt_alloys" else self.test_split,
             "unit": self.unit,
@@ -605,73 +581,13 @@ class GenerationTask(Task):
             .get(self.composition_scaler, str(self.composition_scaler)),
             "property_model": self.property_model,
             "potential": self.potential,
-            "reconstruct": recon is not None,
-            "n_structure_matcher_calls": {k: int(v.get("n_fit", 0)) for k, v in match_stats.items()},
+            "reconstruct": ev.recon is not None,
+            "n_structure_matcher_calls": {k: int(v.get("n_fit", 0)) for k, v in ev.match_stats.items()},
             "match_fp_tol": self.match_fp_tol,
         }
         if self.potential:
-            info["stability"] = stability_note or "computed"
-        return TaskOutput(metrics=metrics, predictions=preds, info=info, costs=costs)
-
-    def _frame(self, generated, v_struct, v_comp, valid, sfp, cfp, in_prop, prop_gen, unique, novel, e_hull,
-               stable, reference, ref_ids, ref_fp, ref_cfp, prop_ref, mean, std, recon, rec_valid, rms) -> pd.DataFrame:
-        rows: list[dict[str, Any]] = []
-        nan = float("nan")
-        for i, s in enumerate(generated):
-            ok = s is not None
-            rows.append({
-                "kind": "generated",
-                "id": f"gen-{i}",
-                "formula": s.composition.reduced_formula if ok else "",
-                "n_atoms": len(s) if ok else 0,
-                "lattice": np.asarray(s.lattice.matrix).ravel().tolist() if ok else [],
-                "species": [str(sp) for sp in s.species] if ok else [],
-                "frac_coords": np.asarray(s.frac_coords).ravel().tolist() if ok else [],
-                "valid_struct": bool(v_struct[i]),
-                "valid_comp": bool(v_comp[i]),
-                "valid": bool(valid[i]),
-                "density": GM.density(s) if ok else nan,
-                "n_elements": float(_n_elements(s)) if ok else nan,
-                "in_property_sample": bool(in_prop[i]),
-                "prop_pred": float(prop_gen[i]),
-                "unique": float(unique[i]),
-                "novel": float(novel[i]),
-                "e_above_hull": float(e_hull[i]),
-                "stable": float(stable[i]),
-                "struct_fp": sfp[i].tolist(),
-                "comp_fp": cfp[i].tolist(),
-                "rms_dist": nan,
-            })
-        for j, s in enumerate(reference):
-            rows.append({
-                "kind": "reference", "id": str(ref_ids[j]), "formula": s.composition.reduced_formula,
-                "n_atoms": len(s), "density": GM.density(s), "n_elements": float(_n_elements(s)),
-                "prop_pred": float(prop_ref[j]), "struct_fp": ref_fp[j].tolist(), "comp_fp": ref_cfp[j].tolist(),
-                "valid": True, "valid_struct": True, "valid_comp": True, "in_property_sample": False,
-            })
-        rows.append({"kind": "scaler_mean", "id": "scaler_mean", "comp_fp": np.asarray(mean).tolist()})
-        rows.append({"kind": "scaler_std", "id": "scaler_std", "comp_fp": np.asarray(std).tolist()})
-        if recon is not None:
-            for j, s in enumerate(recon):
-                ok = s is not None
-                rows.append({
-                    "kind": "reconstruction", "id": str(ref_ids[j]),
-                    "formula": s.composition.reduced_formula if ok else "",
-                    "n_atoms": len(s) if ok else 0,
-                    "lattice": np.asarray(s.lattice.matrix).ravel().tolist() if ok else [],
-                    "species": [str(sp) for sp in s.species] if ok else [],
-                    "frac_coords": np.asarray(s.frac_coords).ravel().tolist() if ok else [],
-                    "valid": bool(rec_valid[j]), "rms_dist": float(rms[j]),
-                })
-        df = pd.DataFrame(rows)
-        for col in ("valid", "valid_struct", "valid_comp", "in_property_sample"):
-            df[col] = [bool(v) if isinstance(v, (bool, np.bool_)) else False for v in df[col]]
-        for col in ("lattice", "species", "frac_coords", "struct_fp", "comp_fp"):
-            df[col] = [v if isinstance(v, list) else [] for v in df[col]]
-        for col in ("n_atoms",):
-            df[col] = df[col].fillna(0).astype(int)
-        df["formula"] = df["formula"].fillna("").astype(str)
-        return df
+            info["stability"] = ev.stability_note or "computed"
+        return info
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
@@ -685,20 +601,6 @@ class GenerationTask(Task):
             "potential": self.potential,
         })
         return d
-
-
-def structures_from_predictions(predictions: pd.DataFrame, kind: str = "generated") -> list:
-    """Rebuild the generated (or reconstructed) crystals stored in a predictions frame."""
-    from pymatgen.core import Lattice, Structure
-
-    out = []
-    for _, row in predictions[predictions["kind"] == kind].iterrows():
-        if len(row["species"]) == 0:
-            out.append(None)
-            continue
-        out.append(Structure(Lattice(np.asarray(row["lattice"], float).reshape(3, 3)), list(row["species"]),
-                             np.asarray(row["frac_coords"], float).reshape(-1, 3)))
-    return out
 
 
 # ---------------------------------------------------------------------------- built-in tasks

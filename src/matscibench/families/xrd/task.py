@@ -4,7 +4,7 @@ After the XRD-classification literature (Park et al., IUCrJ 4, 486 (2017); Ovied
 Comput. Mater. 5, 60 (2019); Suzuki et al., Sci. Rep. 10, 21790 (2020); CrystalMELA, Corriero et
 al., J. Appl. Cryst. 56, 409 (2023); Chitturi et al., J. Appl. Cryst. 54, 1799 (2021) for lattice
 parameters): a model reads a 1-D powder pattern on the task's fixed 2θ grid (Cu Kα unless the
-dataset says otherwise; see ``matscibench.data.xrd_data``) and predicts one of the seven crystal
+dataset says otherwise; see ``matscibench.families.xrd.data``) and predicts one of the seven crystal
 systems, one of the 230 space groups, or the conventional cell's a, b, c (Å), α, β, γ (degrees).
 
 Model contract: ``fit(patterns, labels)``; classifiers ``predict_proba(patterns)`` with columns in
@@ -27,8 +27,8 @@ so ``rescore`` recomputes every metric and the report draws the confusion matrix
 from __future__ import annotations
 
 import hashlib
-import inspect
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,19 +37,35 @@ import pandas as pd
 from matscibench.cost.meters import latency_percentiles
 from matscibench.data.splits import kfold_indices, split_hash
 from matscibench.errors import DatasetError, ModelOutputError
-from matscibench.models.base import EpochCallback
 from matscibench.families.base import JobContext, Task, TaskOutput
+from matscibench.models.base import EpochCallback, fit_accepts
+from matscibench.sim.xrd import CRYSTAL_SYSTEMS
 
-__all__ = ["XrdTask", "register_tasks", "TARGETS"]
+__all__ = ["XrdTask", "XrdFold", "register_tasks", "TARGETS"]
 
 TARGETS = ("crystal_system", "space_group", "lattice")
 
 
-
 def _metrics_module():
-    from matscibench.metrics import xrd as MX
+    from matscibench.families.xrd import metrics as MX
 
     return MX
+
+
+@dataclass
+class XrdFold:
+    """One fold's patterns: training patterns and labels; test patterns, labels, ids, formulas,
+    dataset names, structure indices and pattern indices (into their dataset)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    ids: np.ndarray
+    formula: np.ndarray
+    source: np.ndarray
+    structure: np.ndarray
+    test_idx: np.ndarray
 
 
 class XrdTask(Task):
@@ -90,8 +106,6 @@ class XrdTask(Task):
         citation: str = "",
     ) -> None:
         MX = _metrics_module()
-        from matscibench.data.xrd_data import CRYSTAL_SYSTEMS
-
         if target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         if split not in ("random", "chemistry"):
@@ -324,14 +338,11 @@ class XrdTask(Task):
 
     # ------------------------------------------------------------------ the job
     def _fit(self, model: Any, X: np.ndarray, y: np.ndarray, cb: EpochCallback, two_theta: np.ndarray) -> None:
-        try:
-            params = set(inspect.signature(model.fit).parameters)
-        except (TypeError, ValueError):
-            params = set()
+        """``model.fit(X, y)``, with ``on_epoch`` and ``two_theta`` (the grid, degrees) when it takes them."""
         kw: dict[str, Any] = {}
-        if "on_epoch" in params:
+        if fit_accepts(model, "on_epoch"):
             kw["on_epoch"] = cb
-        if "two_theta" in params:
+        if fit_accepts(model, "two_theta"):
             kw["two_theta"] = two_theta
         model.fit(X, y, **kw)
 
@@ -357,71 +368,108 @@ class XrdTask(Task):
         with meter.phase("load"):
             train_ds, tests = self.load()
             tr, te = self.folds(train_ds, tests)[fold]
-            X_train = train_ds.patterns[tr]
-            y_train = self.labels(train_ds, tr)
-            if tests:
-                X_test = np.concatenate([tests[d].patterns[i] for d, i in te])
-                y_test = np.concatenate([self.labels(tests[d], i) for d, i in te])
-                ids = np.concatenate([tests[d].ids[i].astype(str) for d, i in te])
-                formula = np.concatenate([tests[d].formula[i].astype(str) for d, i in te])
-                source = np.concatenate([np.full(len(i), tests[d].name, dtype=object) for d, i in te])
-                sidx = np.concatenate([tests[d].structure[i] for d, i in te])
-                test_idx = np.concatenate([i for _, i in te])
-            else:
-                X_test = train_ds.patterns[te]
-                y_test = self.labels(train_ds, te)
-                ids, formula = train_ds.ids[te].astype(str), train_ds.formula[te].astype(str)
-                source = np.full(len(te), train_ds.name, dtype=object)
-                sidx, test_idx = train_ds.structure[te], te
-        grid = train_ds.two_theta
-        MX = _metrics_module()
+            fd = self._fold_data(train_ds, tests, tr, te)
         info_metric = self.metric_info(self.primary_metric)
         cb = EpochCallback(self.primary_metric, info_metric.higher_is_better, self.target, self._primary_score, meter.record_epoch)
+        grid = train_ds.two_theta
         with meter.phase("fit"):
-            self._fit(model, X_train, y_train, cb, grid)
+            self._fit(model, fd.X_train, fd.y_train, cb, grid)
         fit_end = meter.elapsed()
 
         classification = self.task_type == "classification"
         with meter.phase("predict"):
-            out = model.predict_proba(X_test) if classification else model.predict(X_test)
-        n = len(X_test)
-        preds = pd.DataFrame({"id": ids, "structure": sidx.astype(np.int64), "formula": formula, "dataset": source})
-        info: dict[str, Any] = {}
+            out = model.predict_proba(fd.X_test) if classification else model.predict(fd.X_test)
+        preds = pd.DataFrame({"id": fd.ids, "structure": fd.structure.astype(np.int64), "formula": fd.formula,
+                              "dataset": fd.source})
         if classification:
-            proba, classes = self._check_proba(model, out, n)
-            y_pred = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
-            if self.target_name == "space_group":
-                y_pred = y_pred.astype(np.int64)
-            metrics = self.score(y_test, y_pred, proba, classes)
-            preds["y_true"] = y_test
-            preds["y_pred"] = y_pred
-            preds = pd.concat([preds, pd.DataFrame(proba, columns=[f"p_{c}" for c in classes])], axis=1)
-            labels, C = MX.confusion_matrix(y_test, y_pred, self._confusion_labels(y_test, y_pred, classes))
-            info["classes"] = [c if isinstance(c, str) else int(c) for c in classes]
-            info["confusion_matrix"] = {"labels": [c if isinstance(c, str) else int(c) for c in labels], "counts": C.tolist(),
-                                        "rows": "true class", "columns": "predicted class"}
-            if tests:
-                info["accuracy_by_dataset"] = {str(s): MX.accuracy(y_test[source == s], y_pred[source == s]) for s in np.unique(source)}
-                info["test_classes"] = {str(k): int(v) for k, v in zip(*np.unique(y_test.astype(str), return_counts=True))}
+            metrics, preds, info = self._score_classes(model, out, fd, preds, bool(tests))
         else:
-            try:
-                Y = np.asarray(out, dtype=float)
-            except (TypeError, ValueError) as exc:
-                raise ModelOutputError(f"predict returned non-numeric values: {exc}") from exc
-            if Y.shape != (n, 6):
-                raise ModelOutputError(f"predict returned shape {Y.shape}; expected ({n}, 6): a, b, c (Å), α, β, γ (degrees)")
-            if not np.isfinite(Y).all():
-                first = int(np.nonzero(~np.isfinite(Y).all(axis=1))[0][0])
-                raise ModelOutputError(f"predict returned non-finite lattice parameters (first: test pattern {first}, {ids[first]})")
-            metrics = self.score(y_test, Y)
-            for j, k in enumerate(("a", "b", "c", "alpha", "beta", "gamma")):
-                preds[f"{k}_true"] = y_test[:, j]
-                preds[f"{k}_pred"] = Y[:, j]
-            preds["crystal_system"] = self._systems_of(train_ds, tests, te, test_idx)
+            metrics, preds, info = self._score_lattice(out, fd, preds, train_ds, tests, te)
 
+        costs = self._costs(model, ctx, fd.X_test, train_ds, classification)
+        ttt_costs, source_ttt = self.time_to_target(cb, metrics, fit_end)
+        costs.update(ttt_costs)
+        info.update(self._info(train_ds, tests, tr, te, fd))
+        info["time_to_target_source"] = source_ttt
+        return TaskOutput(metrics=metrics, predictions=preds, info=info, costs=costs)
+
+    def _fold_data(self, train_ds, tests: list, tr: np.ndarray, te: Any) -> XrdFold:
+        """The training patterns and labels of a fold, and its test patterns with their labels,
+        ids, formulas, dataset names and structure indices (from the test datasets when given)."""
+        X_train, y_train = train_ds.patterns[tr], self.labels(train_ds, tr)
+        if tests:
+            return XrdFold(
+                X_train, y_train,
+                X_test=np.concatenate([tests[d].patterns[i] for d, i in te]),
+                y_test=np.concatenate([self.labels(tests[d], i) for d, i in te]),
+                ids=np.concatenate([tests[d].ids[i].astype(str) for d, i in te]),
+                formula=np.concatenate([tests[d].formula[i].astype(str) for d, i in te]),
+                source=np.concatenate([np.full(len(i), tests[d].name, dtype=object) for d, i in te]),
+                structure=np.concatenate([tests[d].structure[i] for d, i in te]),
+                test_idx=np.concatenate([i for _, i in te]),
+            )
+        return XrdFold(
+            X_train, y_train,
+            X_test=train_ds.patterns[te],
+            y_test=self.labels(train_ds, te),
+            ids=train_ds.ids[te].astype(str),
+            formula=train_ds.formula[te].astype(str),
+            source=np.full(len(te), train_ds.name, dtype=object),
+            structure=train_ds.structure[te],
+            test_idx=te,
+        )
+
+    def _score_classes(self, model: Any, out: Any, fd: XrdFold, preds: pd.DataFrame,
+                       has_tests: bool) -> tuple[dict[str, float], pd.DataFrame, dict[str, Any]]:
+        """Metrics, predictions (``y_true``, ``y_pred``, one ``p_<class>`` column per class) and
+        the confusion matrix of a classifier's probabilities."""
+        MX = _metrics_module()
+        y_test, source = fd.y_test, fd.source
+        proba, classes = self._check_proba(model, out, len(fd.X_test))
+        y_pred = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+        if self.target_name == "space_group":
+            y_pred = y_pred.astype(np.int64)
+        metrics = self.score(y_test, y_pred, proba, classes)
+        preds["y_true"] = y_test
+        preds["y_pred"] = y_pred
+        preds = pd.concat([preds, pd.DataFrame(proba, columns=[f"p_{c}" for c in classes])], axis=1)
+        labels, C = MX.confusion_matrix(y_test, y_pred, self._confusion_labels(y_test, y_pred, classes))
+        info: dict[str, Any] = {
+            "classes": [c if isinstance(c, str) else int(c) for c in classes],
+            "confusion_matrix": {"labels": [c if isinstance(c, str) else int(c) for c in labels], "counts": C.tolist(),
+                                 "rows": "true class", "columns": "predicted class"},
+        }
+        if has_tests:
+            info["accuracy_by_dataset"] = {str(s): MX.accuracy(y_test[source == s], y_pred[source == s]) for s in np.unique(source)}
+            info["test_classes"] = {str(k): int(v) for k, v in zip(*np.unique(y_test.astype(str), return_counts=True))}
+        return metrics, preds, info
+
+    def _score_lattice(self, out: Any, fd: XrdFold, preds: pd.DataFrame, train_ds, tests: list,
+                       te: Any) -> tuple[dict[str, float], pd.DataFrame, dict[str, Any]]:
+        """Metrics and predictions (true and predicted a, b, c, α, β, γ) of a lattice regressor."""
+        n = len(fd.X_test)
+        try:
+            Y = np.asarray(out, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ModelOutputError(f"predict returned non-numeric values: {exc}") from exc
+        if Y.shape != (n, 6):
+            raise ModelOutputError(f"predict returned shape {Y.shape}; expected ({n}, 6): a, b, c (Å), α, β, γ (degrees)")
+        if not np.isfinite(Y).all():
+            first = int(np.nonzero(~np.isfinite(Y).all(axis=1))[0][0])
+            raise ModelOutputError(f"predict returned non-finite lattice parameters (first: test pattern {first}, {fd.ids[first]})")
+        metrics = self.score(fd.y_test, Y)
+        for j, k in enumerate(("a", "b", "c", "alpha", "beta", "gamma")):
+            preds[f"{k}_true"] = fd.y_test[:, j]
+            preds[f"{k}_pred"] = Y[:, j]
+        preds["crystal_system"] = self._systems_of(train_ds, tests, te, fd.test_idx)
+        return metrics, preds, {}
+
+    def _costs(self, model: Any, ctx: JobContext, X_test: np.ndarray, train_ds, classification: bool) -> dict[str, float]:
+        """Inference throughput, training time, the simulation's throughput and the latency percentiles."""
+        meter = ctx.meter
         pred_s = meter.phases["predict"].wall_s
         costs: dict[str, float] = {
-            "predict.throughput_patterns_per_s": n / pred_s if pred_s > 0 else float("nan"),
+            "predict.throughput_patterns_per_s": len(X_test) / pred_s if pred_s > 0 else float("nan"),
             "train.total_s": meter.phases["load"].wall_s + meter.phases["fit"].wall_s,
         }
         sim = (train_ds.stats or {}).get("patterns_per_s_per_core")
@@ -440,19 +488,18 @@ class XrdTask(Task):
                     rng=np.random.default_rng(ctx.seed),
                 )
             costs.update({f"predict.{k}": v for k, v in lat.items()})
+        return costs
 
-        ttt_costs, source_ttt = self.time_to_target(cb, metrics, fit_end)
-        costs.update(ttt_costs)
-
-        test_formulas = set(formula.tolist())
+    def _info(self, train_ds, tests: list, tr: np.ndarray, te: Any, fd: XrdFold) -> dict[str, Any]:
+        test_formulas = set(fd.formula.tolist())
         train_formulas = set(train_ds.formula[tr].astype(str).tolist())
         if tests:
             split_key = split_hash(tr, np.concatenate([i + 10_000_000 * (d + 1) for d, i in te]))
         else:
             split_key = split_hash(tr, te)
-        info.update({
+        return {
             "n_train": int(len(tr)),
-            "n_test": int(n),
+            "n_test": int(len(fd.X_test)),
             "split": self.split,
             "split_hash": split_key,
             "dataset": train_ds.name,
@@ -465,9 +512,7 @@ class XrdTask(Task):
             "wavelength": (train_ds.config or {}).get("wavelength"),
             "radiation": (train_ds.config or {}).get("radiation"),
             "shared_formulas": int(len(test_formulas & train_formulas)),
-            "time_to_target_source": source_ttt,
-        })
-        return TaskOutput(metrics=metrics, predictions=preds, info=info, costs=costs)
+        }
 
     def _systems_of(self, train_ds, tests, te, test_idx) -> np.ndarray:
         if tests:
@@ -481,8 +526,6 @@ class XrdTask(Task):
 
     def _confusion_labels(self, y_true: np.ndarray, y_pred: np.ndarray, classes: list) -> list:
         if self.target_name == "crystal_system":
-            from matscibench.data.xrd_data import CRYSTAL_SYSTEMS
-
             present = set(y_true.tolist()) | set(y_pred.tolist()) | set(classes)
             return [c for c in CRYSTAL_SYSTEMS if c in present] + sorted(present - set(CRYSTAL_SYSTEMS), key=str)
         return sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))

@@ -18,7 +18,7 @@ f857f598d6f6cca5dc1ea0582d228f12dcc2c2ea (``CDVAE_COMMIT``): ``scripts/eval_util
   structure fingerprint can be computed (``Crystal.get_fingerprints`` sets ``valid = False``
   when it cannot).
 - **Coverage** (``compute_cov``). Distances are Euclidean between structure fingerprints (CrystalNN
-  "ops" site fingerprints averaged over sites, 61 values: ``matscibench.metrics.crystalnn``) and
+  "ops" site fingerprints averaged over sites, 61 values: ``matscibench.sim.crystalnn``) and
   between composition fingerprints (Magpie, 132 values) standardised with CDVAE's fixed means and
   standard deviations (``cdvae_composition_scaler``; NaN -> 0). COV-R: the fraction of reference
   crystals whose nearest generated crystal by structure is within the structure cut-off **and**
@@ -33,64 +33,43 @@ f857f598d6f6cca5dc1ea0582d228f12dcc2c2ea (``CDVAE_COMMIT``): ``scripts/eval_util
   valid generated crystals drawn at random and the whole test split, of density (g/cm³), number of
   distinct elements and a predicted property (CDVAE: its own GNN property model; ours: a
   registered property model, hence a different number).
-- **Reconstruction** (``RecEval``): ``matscibench.metrics.crystal_matching``.
+- **Reconstruction** (``RecEval``): ``matscibench.families.generation.matching``.
 
 Beyond CDVAE (as used by later work, e.g. MatterGen, Zeni et al., Nature 639, 624 (2025)):
-uniqueness and novelty (``crystal_matching``), and stability (energy above the convex hull of the
-training set after relaxation with a given potential), hence the S.U.N. rate.
+uniqueness and novelty (``matching``), and stability (energy above the convex hull of the
+training set after relaxation with a given potential, ``stability``), hence the S.U.N. rate.
+
+This module holds the pure metric functions and their registry entries; what computes their
+inputs at scale lives beside it: ``fingerprints`` (structure fingerprints, cached in SQLite, over
+processes), ``matching`` (``StructureMatcher`` work over processes) and ``stability``
+(relaxations and the convex hull).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import sqlite3
 import warnings
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from matscibench.metrics import MetricInfo, register_metric
-from matscibench.metrics.crystal_matching import novel_flags, reconstruction_rms, reduce_structures, unique_flags
-from matscibench.metrics.crystalnn import (
-    CRYSTALNN_LABELS,
-    _arrays,
-    _image_vectors,
-    crystalnn_fingerprint,
-    crystalnn_site_fingerprints,
-)
+from matscibench.sim.crystalnn import image_vectors, structure_arrays
 
 __all__ = [
     "CDVAE_COMMIT",
     "COV_CUTOFFS",
-    "CRYSTALNN_LABELS",
-    "FINGERPRINT_VERSION",
-    "FingerprintCache",
     "cdvae_composition_scaler",
-    "composition_fingerprints",
     "composition_validity",
     "coverage",
-    "crystalnn_fingerprint",
-    "crystalnn_site_fingerprints",
     "density",
-    "energies_above_hull",
-    "fingerprints",
     "fit_scaler",
     "min_distance",
-    "novel_flags",
-    "reconstruction_rms",
-    "reduce_structures",
-    "relax_energies",
     "scale_compositions",
     "smact_validity",
-    "structure_key",
     "structure_validity",
-    "unique_flags",
     "wasserstein_1d",
 ]
 
@@ -247,19 +226,6 @@ COV_CUTOFFS: dict[str, tuple[float, float]] = {
     "mp_20": (0.4, 10.0),
 }
 
-#: bump when the structure fingerprint's values change (keys of the fingerprint cache)
-FINGERPRINT_VERSION = "crystalnn-ops-1"
-
-# ------------------------------------------------------------------------------------- structures
-def structure_key(structure: Any) -> str:
-    """A hash of a structure's exact lattice, species and fractional coordinates (cache key)."""
-    lat, frac, species = _arrays(structure)
-    h = hashlib.sha1()
-    h.update(np.ascontiguousarray(lat).tobytes())
-    h.update(" ".join(species).encode())
-    h.update(np.ascontiguousarray(frac).tobytes())
-    return h.hexdigest()
-
 
 @lru_cache(maxsize=None)
 def _mass(species: str) -> float:
@@ -274,7 +240,7 @@ _AMU_PER_A3_IN_G_PER_CM3 = 1.66053906892
 
 def density(structure: Any) -> float:
     """Mass density in g/cm³ (``Structure.density``, without its unit arithmetic: 1000x faster)."""
-    lat, _, species = _arrays(structure)
+    lat, _, species = structure_arrays(structure)
     vol = abs(float(np.linalg.det(lat)))
     return sum(_mass(sp) for sp in species) / vol * _AMU_PER_A3_IN_G_PER_CM3 if vol > 0 else math.nan
 
@@ -289,7 +255,7 @@ def min_distance(lattice: np.ndarray, frac: np.ndarray, cutoff: float = 1.0, own
         return 0.0
     F = np.asarray(frac, dtype=float).reshape(-1, 3)
     F = F - np.floor(F)
-    T = _image_vectors(lattice, cutoff) @ lattice
+    T = image_vectors(lattice, cutoff) @ lattice
     cart = F @ lattice
     best = math.inf
     n = len(F)
@@ -312,7 +278,7 @@ def structure_validity(structure: Any, cutoff: float = 0.5, own_images: bool = F
     any periodic image, and a cell volume of at least 0.1 Å³. ``own_images=True`` also fails an
     atom closer than ``cutoff`` to its own image (a lattice vector shorter than ``cutoff``), which
     CDVAE's distance matrix does not see."""
-    lat, frac, _ = _arrays(structure)
+    lat, frac, _ = structure_arrays(structure)
     if not np.all(np.isfinite(lat)) or not np.all(np.isfinite(frac)):
         return False
     if abs(np.linalg.det(lat)) < 0.1:
@@ -391,150 +357,6 @@ def composition_validity(structure_or_composition: Any) -> bool:
     g = int(np.gcd.reduce(ints))
     return smact_validity(syms, tuple(int(x) for x in ints // max(g, 1)))
 
-
-def _fingerprint_or_nan(structure: Any) -> np.ndarray:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return crystalnn_fingerprint(structure)
-    except Exception:
-        return np.full(len(CRYSTALNN_LABELS), np.nan)
-
-
-def _fingerprint_chunk(items: list[tuple[np.ndarray, np.ndarray, list[str]]]) -> np.ndarray:
-    from pymatgen.core import Lattice, Structure
-
-    out = np.empty((len(items), len(CRYSTALNN_LABELS)))
-    for k, (lat, frac, species) in enumerate(items):
-        try:
-            s = Structure(Lattice(lat), species, frac)
-        except Exception:
-            out[k] = np.nan
-            continue
-        out[k] = _fingerprint_or_nan(s)
-    return out
-
-
-class FingerprintCache:
-    """Structure fingerprints keyed by ``structure_key``, in one SQLite file per fingerprint version.
-
-    Several job processes may read and write at once (SQLite locks; a write that times out is
-    skipped, the values are only recomputed next time). A failed fingerprint is stored as NaN.
-    """
-
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
-        if path is None:
-            from matscibench.paths import cache_dir
-
-            path = cache_dir() / "generation" / f"fingerprints-{FINGERPRINT_VERSION}.sqlite"
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS fp (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
-
-    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        uniq = list(dict.fromkeys(keys))
-        with self._connect() as con:
-            for start in range(0, len(uniq), 500):
-                part = uniq[start : start + 500]
-                rows = con.execute(f"SELECT key, value FROM fp WHERE key IN ({','.join('?' * len(part))})", part)
-                for k, v in rows:
-                    out[k] = np.frombuffer(v, dtype=np.float64).copy()
-        return out
-
-    def put(self, values: dict[str, np.ndarray]) -> None:
-        if not values:
-            return
-        try:
-            with self._connect() as con:
-                con.executemany(
-                    "INSERT OR IGNORE INTO fp (key, value) VALUES (?, ?)",
-                    [(k, np.asarray(v, dtype=np.float64).tobytes()) for k, v in values.items()],
-                )
-        except sqlite3.OperationalError:  # pragma: no cover - a busy database: keep going uncached
-            pass
-
-
-def fingerprints(
-    structures: Sequence[Any],
-    n_jobs: int = 1,
-    cache: FingerprintCache | bool | None = True,
-    keys: Sequence[str] | None = None,
-) -> np.ndarray:
-    """Structure fingerprints (n, 61) of many structures; NaN rows where one cannot be computed.
-
-    Each distinct structure is computed once: first looked up in ``cache`` (a ``FingerprintCache``;
-    True: the default one under the cache folder; False/None: none), the rest split over ``n_jobs``
-    processes and written back.
-    """
-    n = len(structures)
-    out = np.full((n, len(CRYSTALNN_LABELS)), np.nan)
-    if n == 0:
-        return out
-    keys = list(keys) if keys is not None else [structure_key(s) for s in structures]
-    store = FingerprintCache() if cache is True else (cache or None)
-    known = store.get(keys) if store is not None else {}
-    todo: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        if k in known:
-            out[i] = known[k]
-        elif k not in todo:
-            todo[k] = i
-    if todo and store is not None and len(todo) >= 50:
-        # two jobs that need the same (e.g. reference) fingerprints: one computes, the other waits
-        from matscibench.data.cache import file_lock
-
-        tag = hashlib.sha1("".join(sorted(todo)).encode()).hexdigest()[:16]
-        with file_lock(store.path.parent / "locks" / tag):
-            again = store.get(list(todo))
-            if again:
-                for i, kk in enumerate(keys):
-                    if kk in again:
-                        out[i] = again[kk]
-                for kk in again:
-                    todo.pop(kk, None)
-            _compute_missing(structures, keys, todo, out, store, n_jobs)
-    elif todo:
-        _compute_missing(structures, keys, todo, out, store, n_jobs)
-    return out
-
-
-def _compute_missing(structures, keys, todo: dict[str, int], out: np.ndarray, store, n_jobs: int) -> None:
-    if not todo:
-        return
-    items = [_arrays(structures[i]) for i in todo.values()]
-    n_jobs = max(1, min(int(n_jobs), len(items) // 20 or 1))
-    if n_jobs == 1:
-        vals = _fingerprint_chunk(items)
-    else:
-        size = -(-len(items) // (n_jobs * 4))
-        chunks = [items[s : s + size] for s in range(0, len(items), size)]
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-            vals = np.concatenate(list(pool.map(_fingerprint_chunk, chunks)))
-    new = dict(zip(todo.keys(), vals))
-    if store is not None:
-        store.put(new)
-    for i, k in enumerate(keys):
-        if k in new:
-            out[i] = new[k]
-
-
-# -------------------------------------------------------------------------- composition fingerprint
-def composition_fingerprints(structures: Sequence[Any]) -> np.ndarray:
-    """Magpie element statistics (n, 132) of the structures' compositions, unknown element values
-    left NaN (matminer's ``ElementProperty.from_preset("magpie")`` as CDVAE used it)."""
-    from matscibench.featurizers.magpie import MagpieFeaturizer
-
-    if len(structures) == 0:
-        return np.zeros((0, 132))
-    return MagpieFeaturizer(impute_nan=False).transform([getattr(s, "composition", s) for s in structures])
 
 
 def fit_scaler(comp_fps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -672,82 +494,3 @@ def coverage(
         "amcd_recall": float(c_rec.mean()),
         "amcd_precision": float(c_prec.mean()),
     }
-
-
-# ----------------------------------------------------------------------------------- stability
-def relax_energies(
-    structures: Sequence[Any],
-    calculator: Any | Callable[[], Any],
-    fmax: float = 0.05,
-    steps: int = 200,
-) -> tuple[np.ndarray, list[Any]]:
-    """Relax positions and cell with ``calculator`` (an ASE calculator, or a factory of one);
-    return (energies per atom in eV/atom, NaN where the relaxation failed; relaxed structures).
-
-    ASE's ``UnitCellFilter`` + ``BFGS``; ``fmax`` in eV/Å, at most ``steps`` steps (an unconverged
-    relaxation keeps its last energy).
-    """
-    from ase.filters import UnitCellFilter
-    from ase.optimize import BFGS
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    calc = calculator() if callable(calculator) and not hasattr(calculator, "get_potential_energy") else calculator
-    energies = np.full(len(structures), np.nan)
-    relaxed: list[Any] = []
-    for i, s in enumerate(structures):
-        try:
-            atoms = AseAtomsAdaptor.get_atoms(s)
-            atoms.calc = calc
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                BFGS(UnitCellFilter(atoms), logfile=None).run(fmax=fmax, steps=steps)
-                e = float(atoms.get_potential_energy()) / len(atoms)
-            if math.isfinite(e):
-                energies[i] = e
-            relaxed.append(AseAtomsAdaptor.get_structure(atoms))
-        except Exception:
-            relaxed.append(None)
-    return energies, relaxed
-
-
-def energies_above_hull(
-    compositions: Sequence[Any],
-    energies_per_atom: Sequence[float],
-    ref_compositions: Sequence[Any],
-    ref_energies_per_atom: Sequence[float],
-    elemental_energies: dict[str, float] | None = None,
-) -> np.ndarray:
-    """Energy above the convex hull (eV/atom) of the reference (training) entries, for each
-    (composition, energy per atom); NaN when the energy is NaN or an element has no reference.
-
-    ``elemental_energies`` (element -> eV/atom, computed with the same potential) adds the pure
-    elements as terminal entries, for a training set without unary crystals; without them only
-    the training set's unary crystals end the hull."""
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-    from pymatgen.core import Composition
-
-    entries = [PDEntry(Composition(el), float(e)) for el, e in (elemental_energies or {}).items()
-               if math.isfinite(float(e))]
-    for c, e in zip(ref_compositions, ref_energies_per_atom):
-        comp = Composition(c)
-        if math.isfinite(float(e)):
-            entries.append(PDEntry(comp, float(e) * comp.num_atoms))
-    out = np.full(len(compositions), np.nan)
-    unary = {e.composition.elements[0] for e in entries if len(e.composition.elements) == 1}
-    entries = [e for e in entries if set(e.composition.elements) <= unary]
-    if not entries:
-        return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pd_ = PhaseDiagram(entries)
-    for i, (c, e) in enumerate(zip(compositions, energies_per_atom)):
-        comp = Composition(c)
-        if not math.isfinite(float(e)) or not set(comp.elements) <= unary:
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out[i] = float(pd_.get_e_above_hull(PDEntry(comp, float(e) * comp.num_atoms), allow_negative=True))
-        except Exception:
-            continue
-    return out

@@ -1,6 +1,6 @@
 """Baselines of the characterisation family: powder pattern -> crystal system, space group, lattice.
 
-The contract (``matscibench.tasks.xrd``): ``fit(patterns, labels)`` with ``patterns`` a float
+The contract (``matscibench.families.xrd.task``): ``fit(patterns, labels)`` with ``patterns`` a float
 array (n, n_grid) on the task's 2θ grid (each pattern scaled to a maximum of 1) and ``labels``
 either class labels (n,) (crystal-system names or space-group numbers) or lattice parameters
 (n, 6): a, b, c (Å), α, β, γ (degrees). Classifiers give ``predict_proba(patterns)`` (n, n_classes)
@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from matscibench.models.base import require_packages, torch_deterministic
-from matscibench.cost.meters import phase
-from matscibench.models.base import ModelEntry
+from sklearn.base import BaseEstimator
 
-__all__ = ["PatternDummy", "PatternForest", "PatternCNN", "peak_features", "MODEL_ENTRIES"]
+from matscibench.cost.meters import phase
+from matscibench.models.base import require_packages, torch_deterministic
+
+__all__ = ["PatternDummy", "PatternForest", "PatternCNN", "peak_features"]
 
 
 def _as_patterns(X: Any) -> np.ndarray:
@@ -57,23 +58,11 @@ def _is_classification(y: np.ndarray) -> bool:
     return y.ndim == 1 and y.dtype.kind not in "fc"
 
 
-class _Base:
+class _Base(BaseEstimator):
+    """Shared parts: input checks, ``predict`` from ``predict_proba``; parameters (``get_params``,
+    ``set_params``, ``repr``) are scikit-learn's, read from ``__init__``."""
+
     input_types = ("pattern",)
-    _params: tuple[str, ...] = ()
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._params}
-
-    def set_params(self, **params: Any):
-        for k, v in params.items():
-            if k not in self._params:
-                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}; valid: {list(self._params)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)
-        return f"{type(self).__name__}({args})"
 
     def _start(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         P = _as_patterns(X)
@@ -104,8 +93,6 @@ class _Base:
 class PatternDummy(_Base):
     """Predicts the most frequent training class (probabilities: the training frequencies) or the
     training mean of each lattice parameter."""
-
-    _params = ()
 
     def fit(self, X: Any, y: Any) -> PatternDummy:
         P, y = self._start(X, y)
@@ -173,8 +160,6 @@ class PatternForest(_Base):
     n_jobs: threads; random_state: seed.
     """
 
-    _params = ("estimator", "features", "pool", "n_estimators", "max_features", "min_samples_leaf", "n_peaks", "n_jobs", "random_state")
-
     def __init__(
         self,
         estimator: str = "random_forest",
@@ -219,7 +204,7 @@ class PatternForest(_Base):
     def fit(self, X: Any, y: Any, two_theta: Any = None) -> PatternForest:
         import sklearn.ensemble as ens
 
-        from matscibench.data.xrd_data import DEFAULT_GRID
+        from matscibench.sim.xrd import DEFAULT_GRID
 
         P, y = self._start(X, y)
         if self.estimator not in _FORESTS:
@@ -271,9 +256,6 @@ class PatternCNN(_Base):
     n_threads: PyTorch threads (default: ``$OMP_NUM_THREADS``, which the harness sets per job).
     device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
     """
-
-    _params = ("channels", "hidden", "dropout", "epochs", "batch_size", "lr", "weight_decay", "validation_fraction",
-               "shift_augment", "transform", "stop_at_target", "n_threads", "device", "random_state")
 
     def __init__(
         self,
@@ -452,31 +434,3 @@ class PatternCNN(_Base):
     def _predict_values(self, X: Any) -> np.ndarray:
         self._torch()
         return self._unscale(self._forward(self._input(X)))
-
-
-# ------------------------------------------------------------------------------ registry
-MODEL_ENTRIES: list[ModelEntry] = [
-    ModelEntry("xrd_dummy", "matscibench.models.xrd:PatternDummy", {}, "majority crystal system / space group, mean lattice", "xrd"),
-    ModelEntry(
-        "xrd_rf",
-        "matscibench.models.xrd:PatternForest",
-        {"estimator": "random_forest", "features": "pattern"},
-        "random forest (200 trees) on the pattern (maximum over pairs of 2θ points)",
-        "xrd",
-    ),
-    ModelEntry(
-        "xrd_et_peaks",
-        "matscibench.models.xrd:PatternForest",
-        {"estimator": "extra_trees", "features": "pattern+peaks"},
-        "extremely randomised trees (200) on the pattern plus peak features (sin²θ of the 20 strongest peaks, "
-        "ratios to the first, heights)",
-        "xrd",
-    ),
-    ModelEntry(
-        "xrd_cnn",
-        "matscibench.models.xrd:PatternCNN",
-        {},
-        "1-D CNN (4 conv blocks, 8-32 channels, PyTorch), 25 epochs; validation score every epoch (time to target)",
-        "xrd",
-    ),
-]

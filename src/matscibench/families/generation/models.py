@@ -34,10 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from matscibench.models.base import ModelEntry
+from sklearn.base import BaseEstimator
 
 __all__ = [
-    "MODEL_ENTRIES",
     "TrainingReplay",
     "RandomPerturbation",
     "ElementSubstitution",
@@ -45,25 +44,11 @@ __all__ = [
 ]
 
 
-class _Generator:
-    """Shared parts: the training set, parameter protocol, seeding."""
+class _Generator(BaseEstimator):
+    """Shared parts: the training set, seeding; parameters (``get_params``, ``set_params``,
+    ``repr``) are scikit-learn's, read from ``__init__``."""
 
     input_types = ("generation",)
-    _params: tuple[str, ...] = ()
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._params}
-
-    def set_params(self, **params: Any):
-        for k, v in params.items():
-            if k not in self._params:
-                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)
-        return f"{type(self).__name__}({args})"
 
     def fit(self, structures: Sequence[Any]):
         from matscibench.data.structures import as_structures
@@ -102,8 +87,6 @@ class RandomPerturbation(_Generator):
     """Training structures with Gaussian noise: ``sigma`` Å on every Cartesian coordinate and a
     symmetric strain with entries of standard deviation ``lattice_sigma`` on the cell."""
 
-    _params = ("sigma", "lattice_sigma")
-
     def __init__(self, sigma: float = 0.1, lattice_sigma: float = 0.02) -> None:
         self.sigma = sigma
         self.lattice_sigma = lattice_sigma
@@ -141,8 +124,6 @@ class ElementSubstitution(_Generator):
     (``"all"``). The cell is scaled by the ratio of mean covalent radii (new/old, per site).
     A structure with no candidate is returned unchanged.
     """
-
-    _params = ("n_nearest", "elements")
 
     def __init__(self, n_nearest: int = 3, elements: str = "training") -> None:
         self.n_nearest = n_nearest
@@ -190,8 +171,6 @@ class PyxtalRandom(_Generator):
     of atoms per cell, in a space group drawn uniformly from those compatible with them (P1 after
     ``max_attempts`` incompatible draws). ``factor`` scales PyXtal's estimate of the volume."""
 
-    _params = ("max_attempts", "factor")
-
     def __init__(self, max_attempts: int = 20, factor: float = 1.1) -> None:
         self.max_attempts = max_attempts
         self.factor = factor
@@ -230,17 +209,3 @@ class PyxtalRandom(_Generator):
     def sample(self, n: int, seed: int = 0) -> list:
         rng = np.random.default_rng(seed)
         return [self._one(rng, *self.compositions_[i]) for i in self._pick(int(n), rng)]
-
-
-MODEL_ENTRIES: list[ModelEntry] = [
-    ModelEntry("gen_replay", "matscibench.models.generators:TrainingReplay", {},
-               "training structures replayed: the coverage upper bound, zero novelty", family="generation"),
-    ModelEntry("gen_perturb", "matscibench.models.generators:RandomPerturbation", {},
-               "training structures + Gaussian noise (0.1 Å on atoms, 2 % strain on the cell); reconstruct = a "
-               "noisy copy", family="generation"),
-    ModelEntry("gen_substitute", "matscibench.models.generators:ElementSubstitution", {},
-               "training structures with one element swapped for a neighbour on the Pettifor scale",
-               family="generation"),
-    ModelEntry("gen_pyxtal", "matscibench.models.generators:PyxtalRandom", {},
-               "random symmetric crystals (PyXtal) with training compositions", family="generation"),
-]
