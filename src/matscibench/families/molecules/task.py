@@ -45,7 +45,7 @@ from matscibench.families.molecules import metrics as MM
 from matscibench.families.molecules.data import (DIMENET_TARGETS, QM9_ATOMIZATION, QM9_FILE_TARGETS, TARGETS,
                                                  XTB_TARGETS, XTB_VIB_TARGETS)
 # the one import across families: a molecule task is a property task (fit/predict) with units
-from matscibench.families.properties.task import PropertyTask
+from matscibench.families.supervised import PropertyTask
 from matscibench.models.base import check_predictions, fit_with_callback
 from matscibench.sim.units import convert
 
