@@ -1,6 +1,10 @@
-"""The embedded crystal-property dataset: small alloy cells relaxed with ASE's EMT calculator.
+"""EMT, shared by several families: a fast EMT calculator and the relaxed EMT alloy generator.
 
-Everything here runs offline in well under two minutes on a laptop. A candidate is drawn from
+``FastEMT`` (ASE's EMT with a faster neighbour list) labels the potentials and phonons datasets and
+relaxes generated crystals; ``generate_emt_alloys`` makes the properties family's embedded dataset
+(``emt_alloys``), which the phonons family and generation reuse.
+
+The generator runs offline in well under two minutes on a laptop. A candidate is drawn from
 ``numpy.random.default_rng([seed, index])``:
 
 1. a parent lattice (fcc, bcc or hcp) and one of a few supercells of its primitive cell
@@ -36,7 +40,7 @@ Targets (units in brackets):
 
 Speed. ASE's EMT spends most of its time per call rebuilding its generic neighbour list (the
 cell changes at every relaxation step) and comparing the atoms with the last ones it saw, so this
-module uses ``_FastEMT``: ASE's EMT, unchanged physics, with vesin's neighbour list for
+module uses ``FastEMT``: ASE's EMT, unchanged physics, with vesin's neighbour list for
 small periodic cells and an exact (cheap) state comparison (2.2 -> 0.5 ms per energy+forces+stress
 call on a 4-atom cell; energies, forces and stresses agree with ``ase.calculators.emt.EMT`` to
 1e-13). The cell filter is ``UnitCellFilter`` rather than ``FrechetCellFilter``: the latter's
@@ -55,7 +59,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -71,11 +75,14 @@ from ase.eos import EquationOfState
 from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
+from matscibench.parallel import process_pool
+
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 __all__ = [
     "EMT_ELEMENTS",
+    "FastEMT",
     "GENERATOR_VERSION",
     "LATTICE_TYPES",
     "TARGET_COLUMNS",
@@ -198,7 +205,7 @@ class _SmallCellNeighborList:
         return self._j[lo:hi], self._S[lo:hi]
 
 
-class _FastEMT(EMT):
+class FastEMT(EMT):
     """ASE's EMT with a vectorised small-cell neighbour list and an exact, cheap state check.
 
     EMT itself filters neighbours by its own cutoff (``rc_list``), so any list that contains all
@@ -238,7 +245,7 @@ def relax_emt(atoms: Atoms, fmax: float = FMAX, steps: int = MAX_STEPS) -> bool:
     ``fmax`` is in eV/Å (for the cell degrees of freedom ASE's ``UnitCellFilter`` uses the virial
     divided by the number of atoms, in eV). Attaches a fresh EMT calculator to ``atoms``.
     """
-    atoms.calc = _FastEMT()
+    atoms.calc = FastEMT()
     opt = BFGS(UnitCellFilter(atoms), logfile=None)
     return bool(opt.run(fmax=fmax, steps=steps))
 
@@ -251,7 +258,7 @@ def emt_bulk_modulus(atoms: Atoms, n_points: int = EOS_POINTS, strain: float = E
     modified. Raises ``ValueError`` when the fit fails or gives a non-positive modulus.
     """
     work = atoms.copy()
-    work.calc = _FastEMT()
+    work.calc = FastEMT()
     cell0 = np.array(atoms.cell, dtype=float)
     frac = atoms.get_scaled_positions(wrap=False)
     v0 = abs(np.linalg.det(cell0))
@@ -562,7 +569,9 @@ def generate_emt_alloys(
             done = merge(_run_chunk(seed, lo, hi, vols))
             report()
     else:
-        pool = ProcessPoolExecutor(max_workers=workers)
+        # fork-safe workers (see matscibench.parallel): a chunk needs only its arguments (seed,
+        # bounds, Vegard volumes) and this module's constants, not the parent's state
+        pool = process_pool(workers)
         try:
             pending: dict[int, Future] = {}
             in_flight = 2 * workers

@@ -341,9 +341,9 @@ class GenerationTask(Task):
     def _calculator(self):
         name = self.potential
         if name == "emt":
-            from matscibench.data.emt import _FastEMT
+            from matscibench.sim.emt import FastEMT
 
-            return _FastEMT()
+            return FastEMT()
         from matscibench.families.registry import build_model
 
         calc = build_model(name)
@@ -359,7 +359,7 @@ class GenerationTask(Task):
         none."""
         if self.potential != "emt":
             return None
-        from matscibench.data.emt import chemical_potentials
+        from matscibench.sim.emt import chemical_potentials
 
         return dict(chemical_potentials())
 
