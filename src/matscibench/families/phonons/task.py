@@ -399,8 +399,9 @@ class PhononTask(DatasetTask):
                                    f"(first: {ds.ids[test[k]]} {ds.formula(int(test[k]))})")
         return Y
 
-    def _run_potential(self, model, ds, train, test, grid, meter):
-        from matscibench.sim.phonopy import compute_phonons, supercell_matrix_for
+    def _fit_potential(self, model, ds, train, meter) -> tuple[EpochCallback, dict[str, Any]]:
+        """A trainable potential's ``fit`` on the labelled supercells of the training structures
+        (at most ``max_train_frames``, evenly spaced); skipped on a dataset without them."""
 
         def score(f_true: Any, f_pred: Any) -> float:
             ft = np.asarray(f_true, float).ravel()
@@ -420,6 +421,12 @@ class PhononTask(DatasetTask):
                     frames = [frames[i] for i in keep]
                 info["n_train_frames"] = len(frames)
                 model.fit(frames, on_epoch=cb) if fit_accepts(model, "on_epoch") else model.fit(frames)
+        return cb, info
+
+    def _run_potential(self, model, ds, train, test, grid, meter):
+        from matscibench.sim.phonopy import compute_phonons, supercell_matrix_for
+
+        cb, info = self._fit_potential(model, ds, train, meter)
         fit_end = meter.elapsed()
         sigma = float(ds.sigma_THz or (grid[1] - grid[0]))
         # the reference's q-mesh: phonopy's length-based mesh (a generalised regular grid for
