@@ -60,7 +60,7 @@ import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -493,100 +493,89 @@ def _run_chunk(
 # --------------------------------------------------------------------------------------------
 
 
-def generate_emt_alloys(
-    n_structures: int = 2500,
-    seed: int = 0,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[Structure], pd.DataFrame, list[str]]:
-    """Return (structures, targets, ids) of ``n_structures`` relaxed EMT alloy cells.
+@dataclass
+class _Merged:
+    """Candidates merged so far, in index order: the accepted records and the counts."""
 
-    ``structures`` are ordered pymatgen ``Structure`` objects (1-8 atoms, Å); ``targets`` has the
-    columns of ``TARGET_COLUMNS`` (units in the module docstring: eV/atom, GPa, Å³/atom);
-    ``ids`` are "emt-000000", "emt-000001", ... in output order. ``workers`` processes evaluate
-    chunks of ``CHUNK_SIZE`` candidates (default ``os.cpu_count()``; 1 runs in-process); the
-    result is the same for any ``workers``. ``progress(n_accepted, n_structures)`` is called in
-    this process each time a chunk has been merged. ``targets.attrs["generation"]`` holds counts
-    of candidates tried, rejected (by reason) and duplicated, and the chemical potentials used.
-    """
-    from pymatgen.core import Lattice, Structure  # noqa: F811 - runtime import of the hinted type
+    n_structures: int
+    accepted: list[_Record] = field(default_factory=list)
+    seen: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
+    rejects: dict[str, int] = field(default_factory=dict)
+    tried: int = 0
+    duplicates: int = 0
 
-    n_structures = int(n_structures)
-    if n_structures < 0:
-        raise ValueError("n_structures must be >= 0")
-    workers = int(workers) if workers is not None else (os.cpu_count() or 1)
-    workers = max(1, workers)
-    mu = chemical_potentials()
-    vols = _fcc_volumes()
-    max_candidates = 20 * n_structures + 10 * CHUNK_SIZE
-
-    accepted: list[_Record] = []
-    seen: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    rejects: dict[str, int] = {}
-    stats = {"tried": 0, "duplicates": 0}
-
-    def merge(results: list[tuple[int, str, _Record | None]]) -> bool:
+    def merge(self, results: list[tuple[int, str, _Record | None]]) -> bool:
         """Merge one chunk in index order; return True once enough structures are accepted."""
         for index, reason, rec in results:
-            if len(accepted) >= n_structures:
+            if len(self.accepted) >= self.n_structures:
                 return True
-            stats["tried"] = index + 1
+            self.tried = index + 1
             if reason != "ok":
-                rejects[reason] = rejects.get(reason, 0) + 1
+                self.rejects[reason] = self.rejects.get(reason, 0) + 1
                 continue
             assert rec is not None
             key = (rec["formula"], rec["lattice_type"])
             e, v = rec["energy_per_atom"], rec["volume_per_atom"]
-            prior = seen.setdefault(key, [])
+            prior = self.seen.setdefault(key, [])
             if any(abs(e - e2) <= DEDUP_DE and abs(v - v2) <= DEDUP_DV for e2, v2 in prior):
-                stats["duplicates"] += 1
+                self.duplicates += 1
                 continue
             prior.append((e, v))
-            accepted.append(rec)
-        return len(accepted) >= n_structures
+            self.accepted.append(rec)
+        return len(self.accepted) >= self.n_structures
 
-    def report() -> None:
-        if progress is not None:
-            progress(min(len(accepted), n_structures), n_structures)
 
-    next_start = 0
+class _Chunks:
+    """Bounds of the next chunk of ``CHUNK_SIZE`` candidates, at most ``max_candidates`` in all."""
 
-    def next_chunk() -> tuple[int, int]:
-        nonlocal next_start
-        if next_start >= max_candidates:
+    def __init__(self, max_candidates: int, merged: _Merged) -> None:
+        self.max_candidates = max_candidates
+        self.merged = merged
+        self.next_start = 0
+
+    def next(self) -> tuple[int, int]:
+        if self.next_start >= self.max_candidates:
             raise RuntimeError(
-                f"EMT generator: only {len(accepted)} of {n_structures} structures after "
-                f"{next_start} candidates"
+                f"EMT generator: only {len(self.merged.accepted)} of {self.merged.n_structures} structures after "
+                f"{self.next_start} candidates"
             )
-        bounds = (next_start, next_start + CHUNK_SIZE)
-        next_start += CHUNK_SIZE
+        bounds = (self.next_start, self.next_start + CHUNK_SIZE)
+        self.next_start += CHUNK_SIZE
         return bounds
 
-    done = n_structures == 0
+
+def _run_chunks(seed: int, vols: dict[str, float], workers: int, merged: _Merged, chunks: _Chunks,
+                report: Callable[[], None]) -> None:
+    """Evaluate chunks until ``merged`` has enough structures: in-process (``workers == 1``) or in
+    ``workers`` processes with ``2 * workers`` chunks in flight, merged strictly in index order."""
+    done = merged.n_structures == 0
     if workers == 1:
         while not done:
-            lo, hi = next_chunk()
-            done = merge(_run_chunk(seed, lo, hi, vols))
+            lo, hi = chunks.next()
+            done = merged.merge(_run_chunk(seed, lo, hi, vols))
             report()
-    else:
-        # fork-safe workers (see matscibench.parallel): a chunk needs only its arguments (seed,
-        # bounds, Vegard volumes) and this module's constants, not the parent's state
-        pool = process_pool(workers)
-        try:
-            pending: dict[int, Future] = {}
-            in_flight = 2 * workers
-            while not done:
-                while len(pending) < in_flight:
-                    lo, hi = next_chunk()
-                    pending[lo] = pool.submit(_run_chunk, seed, lo, hi, vols)
-                first = min(pending)  # merge strictly in candidate-index order
-                results = pending.pop(first).result()
-                done = merge(results)
-                report()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    if n_structures == 0:
-        report()
+        return
+    # fork-safe workers (see matscibench.parallel): a chunk needs only its arguments (seed,
+    # bounds, Vegard volumes) and this module's constants, not the parent's state
+    pool = process_pool(workers)
+    try:
+        pending: dict[int, Future] = {}
+        in_flight = 2 * workers
+        while not done:
+            while len(pending) < in_flight:
+                lo, hi = chunks.next()
+                pending[lo] = pool.submit(_run_chunk, seed, lo, hi, vols)
+            first = min(pending)  # merge strictly in candidate-index order
+            results = pending.pop(first).result()
+            done = merged.merge(results)
+            report()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _assemble(accepted: list[_Record], mu: dict[str, float]) -> tuple[list[Structure], pd.DataFrame, list[str]]:
+    """(structures, targets, ids) of the accepted records (formation energies from ``mu``)."""
+    from pymatgen.core import Lattice, Structure  # noqa: F811 - runtime import of the hinted type
 
     structures = [
         Structure(
@@ -616,13 +605,50 @@ def generate_emt_alloys(
         },
         columns=list(TARGET_COLUMNS),
     )
+    ids = [f"emt-{k:06d}" for k in range(len(accepted))]
+    return structures, targets, ids
+
+
+def generate_emt_alloys(
+    n_structures: int = 2500,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Structure], pd.DataFrame, list[str]]:
+    """Return (structures, targets, ids) of ``n_structures`` relaxed EMT alloy cells.
+
+    ``structures`` are ordered pymatgen ``Structure`` objects (1-8 atoms, Å); ``targets`` has the
+    columns of ``TARGET_COLUMNS`` (units in the module docstring: eV/atom, GPa, Å³/atom);
+    ``ids`` are "emt-000000", "emt-000001", ... in output order. ``workers`` processes evaluate
+    chunks of ``CHUNK_SIZE`` candidates (default ``os.cpu_count()``; 1 runs in-process); the
+    result is the same for any ``workers``. ``progress(n_accepted, n_structures)`` is called in
+    this process each time a chunk has been merged. ``targets.attrs["generation"]`` holds counts
+    of candidates tried, rejected (by reason) and duplicated, and the chemical potentials used.
+    """
+    n_structures = int(n_structures)
+    if n_structures < 0:
+        raise ValueError("n_structures must be >= 0")
+    workers = int(workers) if workers is not None else (os.cpu_count() or 1)
+    workers = max(1, workers)
+    mu = chemical_potentials()
+    vols = _fcc_volumes()
+    merged = _Merged(n_structures)
+    chunks = _Chunks(20 * n_structures + 10 * CHUNK_SIZE, merged)
+
+    def report() -> None:
+        if progress is not None:
+            progress(min(len(merged.accepted), n_structures), n_structures)
+
+    _run_chunks(seed, vols, workers, merged, chunks, report)
+    if n_structures == 0:
+        report()
+    structures, targets, ids = _assemble(merged.accepted, mu)
     targets.attrs["generation"] = {
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
-        "candidates_tried": int(stats["tried"]),
-        "rejected": dict(sorted(rejects.items())),
-        "duplicates": int(stats["duplicates"]),
+        "candidates_tried": int(merged.tried),
+        "rejected": dict(sorted(merged.rejects.items())),
+        "duplicates": int(merged.duplicates),
         "chemical_potentials": dict(mu),
     }
-    ids = [f"emt-{k:06d}" for k in range(len(accepted))]
     return structures, targets, ids
