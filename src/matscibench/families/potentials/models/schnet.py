@@ -329,6 +329,52 @@ class SchNetPotential(Calculator, BaseEstimator):
         rng = np.random.default_rng(seed)
         dt = self._torch_dtype()
         labels = [frame_labels(fr) for fr in frames]
+        net, scale = self._init_network(frames, labels, seed, dt)
+        graphs = self._training_graphs(frames, labels, dt)
+        self._remove_mean_energy(net, graphs, scale)
+        tr_idx, val_idx = self._split(len(frames), rng)
+        val_batches = [self._collate([graphs[k] for k in val_idx[a : a + 16]]) for a in range(0, len(val_idx), 16)]
+        f_val = np.concatenate([graphs[k]["forces"].double().numpy().ravel() for k in val_idx])
+
+        opt = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate))
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(self.lr_decay))
+        bs = max(1, int(self.batch_size))
+        best = (math.inf, 0, None)
+        self.history_ = []
+        voigt_idx = torch.tensor([a * 3 + b for a, b in VOIGT])
+        for epoch in range(1, int(self.max_epochs) + 1):
+            net.train()
+            order = tr_idx[rng.permutation(len(tr_idx))]
+            for a in range(0, len(order), bs):
+                self._train_step([graphs[k] for k in order[a : a + bs]], opt, dt, voigt_idx)
+            sched.step()
+            # validation forces
+            net.eval()
+            f_pred = np.concatenate([self._energy_forces(vb, False, False)[2].detach().double().numpy().ravel() for vb in val_batches])
+            mae = float(np.mean(np.abs(f_pred - f_val)))
+            self.history_.append((epoch, mae))
+            if mae < best[0] or best[2] is None:
+                best = (mae, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
+            stop = False
+            if on_epoch is not None:
+                stop = bool(on_epoch(epoch, on_epoch.score(f_val, f_pred)))
+            if stop:
+                break
+        net.load_state_dict(best[2])
+        net.eval()
+        for p_ in net.parameters():
+            p_.requires_grad_(False)
+        self.best_epoch_ = best[1]
+        self.fit_time_s_ = time.perf_counter() - t_start
+        self.reset()
+        return self
+
+    def _init_network(self, frames: list[Atoms], labels: list, seed: int, dt: Any) -> tuple[Any, float]:
+        """The untrained network (weights from ``seed``) and its energy scale (the RMS force
+        component, eV/Å); sets ``elements_``, the per-element reference energies ``e0_`` (least
+        squares on composition) and ``module_``."""
+        import torch
+
         zs = sorted({int(x) for fr in frames for x in fr.numbers})
         self.elements_ = [chemical_symbols[x] for x in zs]
         # per-element reference energies: least squares on composition
@@ -352,6 +398,11 @@ class SchNetPotential(Calculator, BaseEstimator):
         self.e0_[zs] = e0
         self.module_ = net
         self.reset()
+        return net, scale
+
+    def _training_graphs(self, frames: list[Atoms], labels: list, dt: Any) -> list[dict[str, Any]]:
+        """The graph of each frame with its labels (energy less the element references, float64)."""
+        import torch
 
         graphs = [self._graph(fr) for fr in frames]
         for g, (e, f, s), fr in zip(graphs, labels, frames):
@@ -360,16 +411,22 @@ class SchNetPotential(Calculator, BaseEstimator):
             g["n"] = len(fr)
             g["stress"] = torch.from_numpy(s).to(dt) if s is not None else None
             g["vol_per_atom"] = fr.get_volume() / len(fr) if fr.pbc.all() else 0.0
+        return graphs
 
-        # start with no mean energy offset: the untrained network's per-atom energies, averaged
-        # over (up to 32) training frames, are taken out through the last bias
+    def _remove_mean_energy(self, net: Any, graphs: list[dict[str, Any]], scale: float) -> None:
+        """Start with no mean energy offset: the untrained network's per-atom energies, averaged
+        over (up to 32) training frames, are taken out through the last bias."""
+        import torch
+
         with torch.no_grad():
             probe = self._collate(graphs[: min(32, len(graphs))])
             shift_vec = torch.bmm(probe["shift"][:, None, :], probe["cell"][probe["ebatch"]]).squeeze(1)
             e_init = net(probe["z"], probe["pos"], probe["edge_index"], shift_vec)
             net.lin2.bias -= float(e_init.mean()) / scale
 
-        n = len(frames)
+    def _split(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(training, validation) frame indices: ``validation_fraction`` of a seeded permutation
+        (at least one frame from 5 frames on); with no validation frames, the training ones."""
         perm = rng.permutation(n)
         n_val = int(round(float(self.validation_fraction) * n)) if n >= 5 else 0
         if self.validation_fraction and n >= 5:
@@ -378,55 +435,28 @@ class SchNetPotential(Calculator, BaseEstimator):
         if len(tr_idx) == 0:
             tr_idx = perm
         val_idx = val_idx if len(val_idx) else tr_idx
-        val_batches = [self._collate([graphs[k] for k in val_idx[a : a + 16]]) for a in range(0, len(val_idx), 16)]
-        f_val = np.concatenate([graphs[k]["forces"].double().numpy().ravel() for k in val_idx])
+        return tr_idx, val_idx
 
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate))
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=float(self.lr_decay))
+    def _train_step(self, chunk: list[dict[str, Any]], opt: Any, dt: Any, voigt_idx: Any) -> None:
+        """One Adam step on a batch: weighted squared errors of the energy per atom, the force
+        components and (when every frame of the batch has one) the stress times volume per atom
+        (``voigt_idx``: the Voigt components' positions in a flattened 3x3 tensor)."""
+        import torch
+
         we, wf, ws = float(self.energy_weight), float(self.force_weight), float(self.stress_weight)
-        bs = max(1, int(self.batch_size))
-        best = (math.inf, 0, None)
-        self.history_ = []
-        voigt = torch.tensor([a * 3 + b for a, b in VOIGT])
-        for epoch in range(1, int(self.max_epochs) + 1):
-            net.train()
-            order = tr_idx[rng.permutation(len(tr_idx))]
-            for a in range(0, len(order), bs):
-                chunk = [graphs[k] for k in order[a : a + bs]]
-                b = self._collate(chunk)
-                with_s = ws > 0 and all(g["stress"] is not None for g in chunk)
-                energy, _, forces, stress = self._energy_forces(b, with_s, True)
-                n_at = torch.tensor([g["n"] for g in chunk], dtype=dt)
-                e_true = torch.stack([g["energy"] for g in chunk])
-                de = ((energy.double() - e_true) / n_at.double()).to(dt)
-                f_true = torch.cat([g["forces"] for g in chunk])
-                loss = we * (de**2).mean() + wf * ((forces - f_true) ** 2).mean()
-                if with_s:
-                    s_true = torch.stack([g["stress"] for g in chunk])
-                    k = torch.tensor([g["vol_per_atom"] for g in chunk], dtype=dt)[:, None]
-                    s_pred = stress.reshape(len(chunk), 9)[:, voigt]
-                    loss = loss + ws * (((s_pred - s_true) * k) ** 2).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            sched.step()
-            # validation forces
-            net.eval()
-            f_pred = np.concatenate([self._energy_forces(vb, False, False)[2].detach().double().numpy().ravel() for vb in val_batches])
-            mae = float(np.mean(np.abs(f_pred - f_val)))
-            self.history_.append((epoch, mae))
-            if mae < best[0] or best[2] is None:
-                best = (mae, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
-            stop = False
-            if on_epoch is not None:
-                stop = bool(on_epoch(epoch, on_epoch.score(f_val, f_pred)))
-            if stop:
-                break
-        net.load_state_dict(best[2])
-        net.eval()
-        for p_ in net.parameters():
-            p_.requires_grad_(False)
-        self.best_epoch_ = best[1]
-        self.fit_time_s_ = time.perf_counter() - t_start
-        self.reset()
-        return self
+        b = self._collate(chunk)
+        with_s = ws > 0 and all(g["stress"] is not None for g in chunk)
+        energy, _, forces, stress = self._energy_forces(b, with_s, True)
+        n_at = torch.tensor([g["n"] for g in chunk], dtype=dt)
+        e_true = torch.stack([g["energy"] for g in chunk])
+        de = ((energy.double() - e_true) / n_at.double()).to(dt)
+        f_true = torch.cat([g["forces"] for g in chunk])
+        loss = we * (de**2).mean() + wf * ((forces - f_true) ** 2).mean()
+        if with_s:
+            s_true = torch.stack([g["stress"] for g in chunk])
+            k = torch.tensor([g["vol_per_atom"] for g in chunk], dtype=dt)[:, None]
+            s_pred = stress.reshape(len(chunk), 9)[:, voigt_idx]
+            loss = loss + ws * (((s_pred - s_true) * k) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
