@@ -23,7 +23,7 @@ import numpy as np
 from matscibench.data.base import ProgressFn
 from matscibench.data.cache import fetch_file, find_local, verify_file
 from matscibench.errors import ChecksumError, DatasetError
-from matscibench.families.phonons.data import PhononSpec, _pack
+from matscibench.families.phonons.data import PhononSpec, pack_arrays
 
 __all__ = [
     "ChenPhononDosSpec",
@@ -216,7 +216,7 @@ class ChenPhononDosSpec(PhononSpec):
                 )
         sha256 = verify_file(path, None)
         ids, atoms, grid, rows = read_chen_csv(path)
-        arr = _pack(ids, ["dfpt"] * len(ids), [a.numbers for a in atoms], [np.asarray(a.cell, float) for a in atoms],
+        arr = pack_arrays(ids, ["dfpt"] * len(ids), [a.numbers for a in atoms], [np.asarray(a.cell, float) for a in atoms],
                     [a.get_scaled_positions(wrap=True) for a in atoms], grid, rows)
         step = float(np.median(np.diff(grid)))
         return arr, {"source": str(path), "sha256": sha256, "git_blob_sha1": git_blob_sha1(path), "sigma_THz": step,

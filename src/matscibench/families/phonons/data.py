@@ -54,6 +54,7 @@ from matscibench.sim.phonopy import band_path, compute_phonons, supercell_matrix
 __all__ = [
     "PhononDataset",
     "PhononSpec",
+    "pack_arrays",
     "phonon_targets",
     "frequency_grid",
     "EmtPhononSpec",
@@ -233,7 +234,7 @@ def _split(flat: np.ndarray, lens: np.ndarray) -> list[np.ndarray]:
 class PhononSpec(NpzCachedSpec):
     """A phonon dataset cached as ``<cache>/datasets/<name>/<key>.npz`` (``NpzCachedSpec``: built
     once under a file lock; checksum ``content_hash`` of the arrays). Subclasses' ``_build``
-    returns (arrays, metadata) in the cache layout (see ``_pack``)."""
+    returns (arrays, metadata) in the cache layout (see ``pack_arrays``)."""
 
     input_type = "structure"
     reference = "unknown"
@@ -245,7 +246,7 @@ class PhononSpec(NpzCachedSpec):
         return _unpack(self.name, arr, meta)
 
 
-def _pack(
+def pack_arrays(
     ids: Sequence[str],
     groups: Sequence[str],
     numbers: Sequence[np.ndarray],
@@ -530,7 +531,7 @@ class EmtPhononSpec(PhononSpec):
         grid = self.grid()
         frames = _frames_arrays(recs)
         mesh_cv = np.asarray([r["mesh_thermal"]["cv"] for r in recs])
-        arr = _pack(
+        arr = pack_arrays(
             [r["id"] for r in recs], [r["group"] for r in recs], [r["numbers"] for r in recs],
             [r["cell"] for r in recs], [r["frac"] for r in recs], grid, np.asarray([r["dos"] for r in recs]),
             bands=[(r["band_q"], r["band_f"], r["labels"]) for r in recs],
