@@ -91,7 +91,7 @@ def tiny_overhead(n: int) -> None:
     [f.result() for f in [local.submit(noop, i) for i in range(m)]]
     ours_local = (time.perf_counter() - t) / m
     local.shutdown()
-    print(f"\n2. per-job overhead, 2 workers (wall time / jobs):")
+    print("\n2. per-job overhead, 2 workers (wall time / jobs):")
     print(f"   raw Dask task (no-op), {n} tasks                 {raw * 1e3:8.2f} ms/job")
     print(f"   engine on Dask (fresh process per job), {m} jobs  {ours_dask * 1e3:8.2f} ms/job")
     print(f"   engine, local executor, {m} jobs                  {ours_local * 1e3:8.2f} ms/job")

@@ -38,7 +38,9 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk, molecule
 
-from matscibench.models import potentials as P
+from matscibench.families.potentials.models import adapters
+from matscibench.families.potentials.models.linear_ace import LinearACEPotential
+from matscibench.families.potentials.models.schnet import SchNetPotential, schnet_graph
 
 CUTOFF = 5.0
 
@@ -80,8 +82,8 @@ def bench_graphs(repeats: int, max_atoms: int) -> None:
         box = np.ascontiguousarray(at.cell.array)
         pairs = len(nl_raw.compute(points=pos, box=box, periodic=True, quantities="ij")[0])
         t_raw = median_time(lambda: nl_raw.compute(points=pos, box=box, periodic=True, quantities="ijS"), repeats)
-        t_graph = median_time(lambda: P.schnet_graph(at, CUTOFF, nl_ours), repeats)
-        t_full = median_time(lambda: P.SchNetPotential._collate([P.schnet_graph(at, CUTOFF, nl_ours)]), repeats)
+        t_graph = median_time(lambda: schnet_graph(at, CUTOFF, nl_ours), repeats)
+        t_full = median_time(lambda: SchNetPotential._collate([schnet_graph(at, CUTOFF, nl_ours)]), repeats)
         print(f"{len(at):>7} {pairs:>9} {t_raw * 1e3:>11.3f} {t_graph * 1e3:>13.3f} {t_full * 1e3:>11.3f} {t_full / t_raw:>7.2f}")
 
 
@@ -89,12 +91,12 @@ def emt_frames(n: int = 40) -> list[Atoms]:
     from ase import units
     from ase.md.langevin import Langevin
 
-    from matscibench.data.emt import _FastEMT
-    from matscibench.data.potential_data import thermalize
+    from matscibench.families.potentials.data import thermalize
+    from matscibench.sim.emt import FastEMT
 
     rng = np.random.default_rng(0)
     at = fcc_cell((2, 2, 2))
-    at.calc = _FastEMT()
+    at.calc = FastEMT()
     thermalize(at, 600.0, rng)
     dyn = Langevin(at, 2.0 * units.fs, temperature_K=600.0, friction=0.02 / units.fs, rng=rng, fixcm=False)
     out = []
@@ -192,26 +194,26 @@ def main() -> None:
     cells = [fcc_cell(r) for r in REPS]
     print(f"\n== one energy+forces call against system size (budget {args.budget} s per call) ==")
     if "emt" in models:
-        scaling("EMT (EMTReference, ASE EMT + vesin)", P.EMTReference(), cells, args.repeats, args.budget, args.max_atoms)
+        scaling("EMT (EMTReference, ASE EMT + vesin)", adapters.EMTReference(), cells, args.repeats, args.budget, args.max_atoms)
     if "linear" in models or "schnet" in models:
         frames = emt_frames()
         if "linear" in models:
             t = time.perf_counter()
-            lin = P.LinearACEPotential().fit(frames)
+            lin = LinearACEPotential().fit(frames)
             print(f"\n(linear_acelike fitted on {len(frames)} frames in {time.perf_counter() - t:.1f} s, {lin.n_features_} weights)")
             scaling("linear_acelike (2+3-body, numpy)", lin, cells, args.repeats, args.budget, args.max_atoms)
         if "schnet" in models:
-            sch = P.SchNetPotential(max_epochs=1, random_state=0).fit(frames)
+            sch = SchNetPotential(max_epochs=1, random_state=0).fit(frames)
             scaling("schnet (PyG, float32, autograd forces)", sch, cells, args.repeats, args.budget, args.max_atoms)
     if "xtb" in models and importlib.util.find_spec("tblite") is not None:
         boxes = [molecule_box(k) for k in (1, 2, 3, 4, 5)]
-        scaling("GFN2-xTB (tblite), boxes of ethanol", P.XTBReference(), boxes, max(1, args.repeats // 2), args.budget, args.max_atoms)
+        scaling("GFN2-xTB (tblite), boxes of ethanol", adapters.XTBReference(), boxes, max(1, args.repeats // 2), args.budget, args.max_atoms)
     for key, cls, pkg in (("chgnet", "CHGNetModel", "chgnet"), ("sevennet", "SevenNetModel", "sevenn")):
         if key in models:
             if importlib.util.find_spec(pkg) is None:
                 print(f"\n-- {key}: skipped ({pkg} not installed: pip install {pkg} torch=={torch.__version__.split('+')[0]}) --")
                 continue
-            scaling(f"{key} (pretrained)", getattr(P, cls)(), cells, max(1, args.repeats // 2), args.budget, args.max_atoms)
+            scaling(f"{key} (pretrained)", getattr(adapters, cls)(), cells, max(1, args.repeats // 2), args.budget, args.max_atoms)
 
 
 if __name__ == "__main__":

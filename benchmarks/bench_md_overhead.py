@@ -38,8 +38,9 @@ from ase.build import bulk
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 
-from matscibench.data.potential_data import thermalize
-from matscibench.tasks.potential import PotentialTask, _clean
+from matscibench.families.potentials.atoms import clean_atoms
+from matscibench.families.potentials.data import thermalize
+from matscibench.families.potentials.task import PotentialTask
 
 #: the emt_metals_forces task's MD settings (900 K, 2 fs, pair bound 1.5 Å, a check every 10 steps)
 MD = {"temperature_K": 900.0, "timestep_fs": 2.0, "seeds": 1, "min_distance": 1.5,
@@ -62,13 +63,13 @@ def make_calc(kind: str):
         from ase.calculators.emt import EMT
 
         return EMT()
-    from matscibench.models.potentials import EMTReference
+    from matscibench.families.potentials.models.adapters import EMTReference
 
     return EMTReference()
 
 
 def bare_langevin(calc, cell, steps: int, seed: int) -> float:
-    atoms = _clean(cell)
+    atoms = clean_atoms(cell)
     atoms.calc = calc
     rng = np.random.default_rng([seed, 0])
     thermalize(atoms, MD["temperature_K"], rng)
@@ -80,7 +81,7 @@ def bare_langevin(calc, cell, steps: int, seed: int) -> float:
 
 
 def bare_verlet(calc, cell, steps: int, seed: int) -> float:
-    atoms = _clean(cell)
+    atoms = clean_atoms(cell)
     atoms.calc = calc
     thermalize(atoms, MD["temperature_K"], np.random.default_rng([seed, 0]))
     dyn = VelocityVerlet(atoms, MD["timestep_fs"] * units.fs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from matscibench.data.emt import _FastEMT
+from matscibench.sim.emt import FastEMT
 
 
 class ScaledEMT(Calculator):
@@ -17,7 +17,7 @@ class ScaledEMT(Calculator):
         super().__init__(**kw)
         self.scale = scale
         self.de = de
-        self._emt = _FastEMT()
+        self._emt = FastEMT()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -47,7 +47,7 @@ class Exploding(ScaledEMT):
         self.results["forces"] = (pos[0] - pos) * 5.0
 
 
-class EMTRef(_FastEMT):
+class EMTRef(FastEMT):
     supported_elements = {"Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"}
 
 
@@ -65,7 +65,7 @@ class DFTLookup(Calculator):
         super().__init__(**kw)
         from pymatgen.io.ase import AseAtomsAdaptor
 
-        from matscibench.metrics.potential import EV_PER_A3_IN_GPA
+        from matscibench.families.potentials.metrics import EV_PER_A3_IN_GPA
         from matscibench.families.registry import get_task
 
         t = get_task(task, n_cells=n_cells)

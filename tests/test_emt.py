@@ -1,4 +1,4 @@
-"""Tests of the embedded EMT alloy dataset (matscibench.data.emt); ~10 s on 2 cores."""
+"""Tests of the embedded EMT alloy dataset (matscibench.sim.emt); ~10 s on 2 cores."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ase.build import bulk, make_supercell
 from ase.calculators.emt import EMT
 from pymatgen.core import Structure
 
-from matscibench.data.emt import (
+from matscibench.sim.emt import (
     EMT_ELEMENTS,
     TARGET_COLUMNS,
     chemical_potentials,

@@ -9,7 +9,7 @@ import pytest
 from scipy import integrate, special
 
 from matscibench.metrics import METRICS
-from matscibench.metrics import phonon as PHM
+from matscibench.families.phonons import metrics as PHM
 
 GRID = np.round(np.arange(0.0, 20.0 + 1e-9, 0.005), 6)  # THz
 

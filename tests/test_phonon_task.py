@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 from ase.calculators.calculator import Calculator, all_changes
 
-from matscibench.data.emt import _FastEMT
-from matscibench.data.phonon_data import (
-    EmtPhononSpec,
-    _content_hash,
-    git_blob_sha1,
-    parse_atoms_literal,
-)
+from matscibench.data.cache import content_hash
+from matscibench.families.phonons.chen2021 import git_blob_sha1, parse_atoms_literal
+from matscibench.families.phonons.data import EmtPhononSpec
+from matscibench.sim.emt import FastEMT
 from matscibench.families.registry import get_dataset
 from matscibench.errors import ChecksumError, DatasetError
-from matscibench.metrics import phonon as PHM
+from matscibench.families.phonons import metrics as PHM
 from matscibench.run.job import run_job
 from matscibench.spec import JobSpec, ModelRef, TaskRef
 from matscibench.families.registry import get_task
@@ -53,7 +50,7 @@ class NegatedEMT(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         a = self.atoms.copy()
-        a.calc = _FastEMT()
+        a.calc = FastEMT()
         self.results = {"energy": -a.get_potential_energy(), "forces": -a.get_forces()}
 
 
@@ -73,7 +70,7 @@ class TrainableEMT(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         a = self.atoms.copy()
-        a.calc = _FastEMT()
+        a.calc = FastEMT()
         self.results = {"energy": a.get_potential_energy(), "forces": a.get_forces()}
 
 
@@ -120,7 +117,7 @@ def test_dataset_is_stable_consistent_and_keeps_the_supercells(phonon_ds):
     frames = ds.frames_of([3])
     assert frames[0].info["group"] == "undisplaced" and {f.info["group"] for f in frames[1:]} == {"displaced"}
     fr = frames[1].copy()
-    fr.calc = _FastEMT()
+    fr.calc = FastEMT()
     assert fr.get_potential_energy() == pytest.approx(frames[1].info["energy"], abs=1e-9)
     assert np.allclose(fr.get_forces(), frames[1].arrays["forces"], atol=1e-9)
     assert min(np.diag(m).prod() for m in ds.supercell_matrices) >= 1
@@ -132,7 +129,7 @@ def test_generation_does_not_depend_on_workers():
     b = EmtPhononSpec(n_alloys=6, elements=False, workers=2)
     (arr_a, meta_a), (arr_b, _) = a._build(None), b._build(None)
     assert meta_a["generation"]["candidates"] == 6
-    assert _content_hash(arr_a, "x") == _content_hash(arr_b, "x")
+    assert content_hash(arr_a, "x") == content_hash(arr_b, "x")
 
 
 # ----------------------------------------------------------------------------------- potential route
@@ -218,7 +215,7 @@ def test_wrong_shaped_dos_fails_with_the_expected_shape(phonon_ds):
 
 def test_e3nn_network_trains_reports_epochs_and_is_rotation_invariant(phonon_ds):
     pytest.importorskip("e3nn")
-    from matscibench.models.phonons import E3nnDos
+    from matscibench.families.phonons.models import E3nnDos
 
     X = phonon_ds.structures(range(20))
     m = E3nnDos(epochs=2, mul=8, random_state=0).fit(X, phonon_ds.dos[:20], frequencies=phonon_ds.frequencies)
@@ -240,7 +237,7 @@ def test_e3nn_scores_its_epochs_on_the_given_validation_set(phonon_ds):
     the best epoch is kept: the final model's error on them is the lowest value recorded."""
     pytest.importorskip("e3nn")
     from matscibench.models.base import EpochCallback
-    from matscibench.models.phonons import E3nnDos
+    from matscibench.families.phonons.models import E3nnDos
 
     f = phonon_ds.frequencies
     Xv, Yv = phonon_ds.structures(range(20, 26)), phonon_ds.dos[20:26]
@@ -252,7 +249,7 @@ def test_e3nn_scores_its_epochs_on_the_given_validation_set(phonon_ds):
 
 
 def test_models_land_only_on_tasks_that_can_run_them():
-    from matscibench.models.phonons import DosRegressor
+    from matscibench.families.phonons.models import DosRegressor
     from potential_stubs import EMTRef
 
     prop = get_task("emt_formation_energy", dataset_params={"n_structures": 120, "seed": 0})
@@ -330,7 +327,7 @@ def test_chen2021_published_split():
     """The split published with the CSV (data/idx_*.txt of ninarina12/phononDoS_tutorial @
     e1911bb5, converted by tools/make_chen2021_split.py): 1,192 / 141 / 189 of 1,522 rows,
     disjoint; the first rows of each published file are where the file puts them."""
-    from matscibench.data.phonon_data import chen2021_split
+    from matscibench.families.phonons.chen2021 import chen2021_split
 
     tr, va, te = chen2021_split(1522)
     assert (len(tr), len(va), len(te)) == (1192, 141, 189)
@@ -384,7 +381,7 @@ def test_linear_acelike_trained_on_the_training_supercells_goes_through_phonopy(
     task on the training structures' supercells only (a deterministic ridge fit, so refitting it
     here on the same frames gives the same potential), then its Γ frequencies from the job's
     phonopy run agree with central differences of the refitted potential done by hand."""
-    from matscibench.models.potentials import LinearACEPotential
+    from matscibench.families.potentials.models.linear_ace import LinearACEPotential
 
     model_params = {"n_radial_3": 4, "l_max": 2}
     params = {**PARAMS, "max_train_frames": 30}

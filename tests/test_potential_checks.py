@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matscibench.metrics import potential as PM
+from matscibench.families.potentials import metrics as PM
 
 
 def test_nve_drift_hand_worked():
@@ -62,8 +62,8 @@ def test_task_runs_nve_and_diatomics_with_emt():
     from ase.build import bulk
     from ase.calculators.emt import EMT
 
-    from matscibench.data.potential_data import AtomsDataset
-    from matscibench.tasks.potential import PotentialTask
+    from matscibench.families.potentials.data import AtomsDataset
+    from matscibench.families.potentials.task import PotentialTask
 
     t = PotentialTask("t", "emt_metals", nve={"steps": 100, "timestep_fs": 1.0, "temperature_K": 300.0},
                       diatomics={"rstep": 0.05})
@@ -82,7 +82,7 @@ def test_task_runs_nve_and_diatomics_with_emt():
 def test_diatomic_points_without_finite_values_are_left_out_and_counted():
     import pandas as pd
 
-    from matscibench.tasks.potential import PotentialTask
+    from matscibench.families.potentials.task import PotentialTask
 
     r = np.arange(0.6, 6.0, 0.01)
     e, f = _morse(r)

@@ -12,7 +12,7 @@ import pytest
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from matscibench.metrics import potential as PM
+from matscibench.families.potentials import metrics as PM
 
 
 def _mdsim_collapse(traj, bonds, mean_bond_lens, threshold=0.5):
@@ -99,7 +99,7 @@ class _Springs(Calculator):
 
 
 def test_mdsim_run_stable_and_collapsing():
-    from matscibench.tasks.potential import PotentialTask
+    from matscibench.families.potentials.task import PotentialTask
 
     water = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
     pairs = PM.bond_pairs(water)

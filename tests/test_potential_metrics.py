@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from matscibench.metrics import potential as PM
+from matscibench.families.potentials import metrics as PM
 
 
 def test_energy_and_force_errors_hand_worked():

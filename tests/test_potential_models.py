@@ -11,7 +11,10 @@ import pytest
 from ase import Atoms, units
 from ase.build import bulk, molecule
 
-from matscibench.models import potentials as P
+from matscibench.families.potentials.models import adapters
+from matscibench.families.potentials.models.common import element_index
+from matscibench.families.potentials.models.linear_ace import LinearACEPotential
+from matscibench.families.potentials.models.schnet import SchNetPotential
 
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
@@ -53,8 +56,8 @@ def alloy_frames() -> list[Atoms]:
     """Langevin MD with EMT of a 32-atom Cu/Au/Ni fcc cell at 300, 600 and 900 K: 180 frames."""
     from ase.md.langevin import Langevin
 
-    from matscibench.data.emt import _FastEMT
-    from matscibench.data.potential_data import thermalize
+    from matscibench.sim.emt import FastEMT
+    from matscibench.families.potentials.data import thermalize
 
     rng = np.random.default_rng(7)
     start = bulk("Cu", "fcc", a=3.68, cubic=True).repeat((2, 2, 2))
@@ -62,7 +65,7 @@ def alloy_frames() -> list[Atoms]:
     frames = []
     for T in (300.0, 600.0, 900.0):
         at = start.copy()
-        at.calc = _FastEMT()
+        at.calc = FastEMT()
         thermalize(at, T, rng)
         dyn = Langevin(at, 2.0 * units.fs, temperature_K=T, friction=0.02 / units.fs, rng=rng, fixcm=False)
         dyn.run(40)
@@ -99,15 +102,15 @@ def molecule_frames() -> list[Atoms]:
 
 
 @pytest.fixture(scope="module")
-def linear(split) -> P.LinearACEPotential:
-    return P.LinearACEPotential().fit(split[0])
+def linear(split) -> LinearACEPotential:
+    return LinearACEPotential().fit(split[0])
 
 
 @pytest.fixture(scope="module")
-def schnet(split) -> P.SchNetPotential:
+def schnet(split) -> SchNetPotential:
     """The default network, briefly trained (3 epochs on 100 frames)."""
     _needs_pyg()
-    m = P.SchNetPotential(max_epochs=3, random_state=0)
+    m = SchNetPotential(max_epochs=3, random_state=0)
     return m.fit(split[0][:100])
 
 
@@ -195,7 +198,7 @@ class _Epochs:
 def test_emt_reference_matches_ase_emt():
     from ase.calculators.emt import EMT
 
-    ref = P.EMTReference()
+    ref = adapters.EMTReference()
     assert ref.reference_name == "emt"
     assert {"Cu", "Au", "Ni", "Al", "Pt"} <= ref.supported_elements
     for at in (_rattled_alloy(), molecule("CH3CH2OH")):
@@ -212,7 +215,7 @@ def test_xtb_reference_molecule_and_periodic_cell():
     pytest.importorskip("tblite")
     from tblite.ase import TBLite
 
-    ref = P.XTBReference()
+    ref = adapters.XTBReference()
     assert ref.reference_name == "gfn2-xtb" and ref.periodic_ok
     assert {"H", "C", "O", "Si", "Cu"} <= ref.supported_elements
     mol = molecule("CH3CH2OH")
@@ -228,7 +231,7 @@ def test_xtb_reference_molecule_and_periodic_cell():
 # ----------------------------------------------------------------------------- contract
 @pytest.mark.parametrize("which", ["emt", "linear", "schnet"])
 def test_calculator_caches_and_recomputes(which, request):
-    calc = P.EMTReference() if which == "emt" else request.getfixturevalue(which)
+    calc = adapters.EMTReference() if which == "emt" else request.getfixturevalue(which)
     calls = []
     original = calc.calculate
 
@@ -267,7 +270,7 @@ def test_linear_forces_and_stress_match_finite_differences(linear, molecule_fram
     np.testing.assert_allclose(an, fd, atol=1e-6)
     s, sfd = _fd_stress(linear, _rattled_alloy())
     np.testing.assert_allclose(s, sfd, atol=1e-8)
-    mol_model = P.LinearACEPotential().fit(molecule_frames[:30])
+    mol_model = LinearACEPotential().fit(molecule_frames[:30])
     an, fd = _fd_forces(mol_model, molecule_frames[35], range(9))
     np.testing.assert_allclose(an, fd, atol=1e-5)
 
@@ -287,7 +290,7 @@ def test_schnet_forces_and_stress_match_finite_differences(schnet, molecule_fram
     b = _rattled_alloy()
     b.calc = m64
     np.testing.assert_allclose(f32, b.get_forces(), atol=2e-4)
-    mol_model = P.SchNetPotential(max_epochs=1, dtype="float64", random_state=1).fit(molecule_frames[:30])
+    mol_model = SchNetPotential(max_epochs=1, dtype="float64", random_state=1).fit(molecule_frames[:30])
     an, fd = _fd_forces(mol_model, molecule_frames[35], range(9), h=1e-5)
     np.testing.assert_allclose(an, fd, atol=1e-6)
 
@@ -295,7 +298,7 @@ def test_schnet_forces_and_stress_match_finite_differences(schnet, molecule_fram
 def test_design_rows_reproduce_the_calculator(linear):
     """The fitted weights applied to the least-squares rows give the calculator's E, F and stress."""
     at = _rattled_alloy(2)
-    z = P._element_index(at.numbers, linear.elements_, "test")
+    z = element_index(at.numbers, linear.elements_, "test")
     x_e, X_f, X_s = linear._design(at, z, True)
     w = linear.coef_.ravel()
     at.calc = linear
@@ -306,7 +309,7 @@ def test_design_rows_reproduce_the_calculator(linear):
 
 def test_linear_many_elements_use_compressed_channels():
     """With more than three elements the 3-body moments use 3 chemical channels (size stays bounded)."""
-    from matscibench.data.emt import _FastEMT
+    from matscibench.sim.emt import FastEMT
 
     rng = np.random.default_rng(4)
     frames = []
@@ -314,8 +317,8 @@ def test_linear_many_elements_use_compressed_channels():
         at = bulk("Cu", "fcc", a=3.85, cubic=True).repeat((2, 1, 1))
         at.set_chemical_symbols(rng.choice(["Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"], len(at)).tolist())
         at.positions += rng.normal(0, 0.05, at.positions.shape)
-        frames.append(_label(at, _FastEMT()))
-    m = P.LinearACEPotential().fit(frames)
+        frames.append(_label(at, FastEMT()))
+    m = LinearACEPotential().fit(frames)
     assert m.channels_.shape == (len(m.elements_), 3)
     sz = m._sizes()
     assert m.n_features_ == len(m.elements_) * sz["F"] < 5000
@@ -349,7 +352,7 @@ def test_schnet_fit_beats_the_force_spread(schnet, split):
 
 def test_linear_on_epoch_called_once(split):
     cb = _Epochs()
-    P.LinearACEPotential(n_radial_3=3, l_max=2).fit(split[0][:20], on_epoch=cb)
+    LinearACEPotential(n_radial_3=3, l_max=2).fit(split[0][:20], on_epoch=cb)
     assert len(cb.calls) == 1 and cb.calls[0][0] == 1 and np.isfinite(cb.calls[0][1])
 
 
@@ -357,7 +360,7 @@ def test_schnet_epochs_callback_and_early_stop(split):
     _needs_pyg()
     frames = split[0][:24]
     cb = _Epochs()
-    m = P.SchNetPotential(hidden_channels=16, num_filters=16, num_interactions=1, max_epochs=3, random_state=0)
+    m = SchNetPotential(hidden_channels=16, num_filters=16, num_interactions=1, max_epochs=3, random_state=0)
     m.fit(frames, on_epoch=cb)
     assert [e for e, _ in cb.calls] == [1, 2, 3]
     assert all(np.isfinite(v) and v > 0 for _, v in cb.calls)
@@ -365,7 +368,7 @@ def test_schnet_epochs_callback_and_early_stop(split):
     best = min(range(3), key=lambda k: cb.calls[k][1])
     assert m.best_epoch_ == best + 1
     stop = _Epochs(stop_at=2)
-    P.SchNetPotential(hidden_channels=16, num_filters=16, num_interactions=1, max_epochs=10, random_state=0).fit(frames, on_epoch=stop)
+    SchNetPotential(hidden_channels=16, num_filters=16, num_interactions=1, max_epochs=10, random_state=0).fit(frames, on_epoch=stop)
     assert [e for e, _ in stop.calls] == [1, 2]
 
 
@@ -373,9 +376,9 @@ def test_schnet_same_seed_same_predictions(split):
     _needs_pyg()
     frames = split[0][:24]
     kw = {"hidden_channels": 16, "num_filters": 16, "num_interactions": 2, "max_epochs": 2}
-    a = P.SchNetPotential(random_state=3, **kw).fit(frames)
-    b = P.SchNetPotential(random_state=3, **kw).fit(frames)
-    c = P.SchNetPotential(random_state=4, **kw).fit(frames)
+    a = SchNetPotential(random_state=3, **kw).fit(frames)
+    b = SchNetPotential(random_state=3, **kw).fit(frames)
+    c = SchNetPotential(random_state=4, **kw).fit(frames)
     preds = []
     for m in (a, b, c):
         at = _rattled_alloy(9)
@@ -389,7 +392,7 @@ def test_schnet_same_seed_same_predictions(split):
 def test_schnet_nve_conserves_energy(schnet, split):
     from ase.md.verlet import VelocityVerlet
 
-    from matscibench.data.potential_data import thermalize
+    from matscibench.families.potentials.data import thermalize
 
     at = Atoms(numbers=split[1][0].numbers, positions=split[1][0].positions, cell=split[1][0].cell, pbc=True)
     at.calc = schnet
@@ -419,7 +422,7 @@ def test_adapters_name_the_pip_command_when_missing(cls, modules, pip_name, monk
     for mod in modules:
         monkeypatch.setitem(sys.modules, mod, None)  # import raises ImportError
     with pytest.raises(ImportError) as err:
-        getattr(P, cls)()
+        getattr(adapters, cls)()
     msg = str(err.value)
     assert f"pip install {pip_name}" in msg
     if importlib.util.find_spec("torch") is not None:
@@ -428,21 +431,21 @@ def test_adapters_name_the_pip_command_when_missing(cls, modules, pip_name, monk
 
 def test_generic_and_file_adapters_explain_what_is_missing(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match="pip install no_such_pkg"):
-        P.ASECalculatorModel("no_such_pkg.calc:Calc")
-    m = P.ASECalculatorModel("ase.calculators.emt:EMT")
+        adapters.ASECalculatorModel("no_such_pkg.calc:Calc")
+    m = adapters.ASECalculatorModel("ase.calculators.emt:EMT")
     at = molecule("H2O")
     at.calc = m
     assert np.isfinite(at.get_potential_energy())
     missing = tmp_path / "nowhere" / "mace.model"
     with pytest.raises(FileNotFoundError) as err:
-        P.MACEModel(model_path=str(missing))
-    assert str(missing) in str(err.value) and P.MACEModel.MACE_MP0_MEDIUM in str(err.value)
+        adapters.MACEModel(model_path=str(missing))
+    assert str(missing) in str(err.value) and adapters.MACEModel.MACE_MP0_MEDIUM in str(err.value)
     with pytest.raises(FileNotFoundError, match="mattersim-v1.0.0-1M.pth"):
-        P.MatterSimModel(load_path=str(tmp_path / "x.pth"))
+        adapters.MatterSimModel(load_path=str(tmp_path / "x.pth"))
     # the default weights location lives in the cache folder
     monkeypatch.setenv("MATSCIBENCH_CACHE", str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError, match="models/mace"):
-        P.MACEModel()
+        adapters.MACEModel()
 
 
 @pytest.mark.slow
@@ -451,7 +454,7 @@ def test_universal_adapters_run(cls):
     pkg = {"CHGNetModel": "chgnet", "SevenNetModel": "sevenn"}[cls]
     if importlib.util.find_spec(pkg) is None:
         pytest.skip(f"{pkg} is not installed (pip install {pkg} torch==<installed>); the adapter is optional")
-    m = getattr(P, cls)()
+    m = getattr(adapters, cls)()
     cu = bulk("Cu", "fcc", a=3.61, cubic=True)
     cu.calc = m
     e0 = cu.get_potential_energy()
@@ -471,14 +474,16 @@ def test_universal_adapters_run(cls):
 def test_registry_entries_build():
     from matscibench.families.registry import build_model, list_models
 
-    names = {e.name for e in P.MODEL_ENTRIES}
+    from matscibench.families.potentials import FAMILY
+
+    names = {e.name for e in FAMILY.models}
     assert {"emt_reference", "xtb_reference", "linear_acelike", "schnet_potential", "chgnet", "sevennet"} <= names
     assert "schnet" not in names  # the molecules family's property model owns that name
     models = list_models()
     assert all(models[n].family == "potentials" for n in names)
-    assert isinstance(build_model("emt_reference"), P.EMTReference)
+    assert isinstance(build_model("emt_reference"), adapters.EMTReference)
     m = build_model("schnet_potential", {"max_epochs": 2})  # construction imports no torch
-    assert isinstance(m, P.SchNetPotential)
+    assert isinstance(m, SchNetPotential)
     assert m.get_params()["max_epochs"] == 2
     m.set_params(random_state=5)
     assert m.random_state == 5

@@ -10,7 +10,7 @@ import pytest
 from ase import Atoms
 from ase.io import write
 
-from matscibench.data.potential_data import read_extxyz, stress_to_ase
+from matscibench.families.potentials.files import read_extxyz, stress_to_ase
 from matscibench.errors import DatasetError, DatasetNotAvailable
 from matscibench.families.registry import get_task
 
@@ -134,9 +134,9 @@ def test_eos_relaxes_each_calculator_first():
     from ase.calculators.emt import EMT
     from scipy.optimize import minimize_scalar
 
-    from matscibench.data.potential_data import AtomsDataset
-    from matscibench.metrics import potential as PM
-    from matscibench.tasks.potential import PotentialTask
+    from matscibench.families.potentials import metrics as PM
+    from matscibench.families.potentials.data import AtomsDataset
+    from matscibench.families.potentials.task import PotentialTask
 
     def e_of_a(a):
         at = bulk("Cu", "fcc", a=a, cubic=True)

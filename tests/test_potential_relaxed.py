@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from matscibench.errors import DatasetNotAvailable
-from matscibench.metrics import potential as PM
+from matscibench.families.potentials import metrics as PM
 from matscibench.run.job import run_job
 from matscibench.spec import JobSpec, ModelRef, TaskRef
 from matscibench.families.registry import get_task
@@ -125,7 +125,8 @@ def test_per_element_offsets_are_referenced_away(cdvae):
 
 
 def test_not_applicable_models(cdvae):
-    from matscibench.models.potentials import EMTReference, LinearACEPotential
+    from matscibench.families.potentials.models.adapters import EMTReference
+    from matscibench.families.potentials.models.linear_ace import LinearACEPotential
 
     t = get_task("dft_relaxed_perov5", n_cells=12)
     assert "not fitted" in t.incompatibility(LinearACEPotential())

@@ -99,7 +99,7 @@ def test_incompatible_elements_are_named():
 def test_report_puts_errors_stability_and_cost_side_by_side():
     import numpy as np
 
-    import matscibench.tasks.potential  # noqa: F401 - registers the family's table and cost columns
+    import matscibench.families.potentials.task  # noqa: F401 - registers the family's table and cost columns
     from matscibench.cost.stats import summarize
     from matscibench.report.aggregate import ModelRow, TaskReport
     from matscibench.report.render import _task_markdown

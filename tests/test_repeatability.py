@@ -48,7 +48,7 @@ def test_quick_suite_metrics_identical_across_runs_and_worker_counts(tmp_path):
         jobs = store.jobs_frame(f"rep-{i}")
         failed = jobs[jobs["status"] == "failed"]
         assert failed.empty, failed[["task", "model", "error_message"]].to_string()
-        m = store.metrics_frame(out.run_id)
+        m = store.metrics_frame(f"rep-{i}")
         m = m.merge(jobs[["key", "task", "model", "fold", "seed"]], on="key")
         frames.append(m.set_index(["task", "model", "fold", "seed", "name"])["value"].sort_index())
     a, b = frames

@@ -120,9 +120,9 @@ class StabilityCheck:
     def calculator(self) -> Any:
         name = self.potential
         if name == "emt":
-            from matscibench.data.emt import _FastEMT
+            from matscibench.sim.emt import FastEMT
 
-            return _FastEMT()
+            return FastEMT()
         from matscibench.families.registry import build_model
 
         calc = build_model(name)
@@ -138,7 +138,7 @@ class StabilityCheck:
         none."""
         if self.potential != "emt":
             return None
-        from matscibench.data.emt import chemical_potentials
+        from matscibench.sim.emt import chemical_potentials
 
         return dict(chemical_potentials())
 

@@ -1,15 +1,28 @@
 """Phonons: density of states, dispersion and heat capacity, from a direct model or a potential."""
 
 from matscibench.families.base import CostColumn, Family
-from matscibench.models.phonons import MODEL_ENTRIES
+from matscibench.models.base import ModelEntry
 
 FAMILY = Family(
     name="phonons",
     title="Phonons",
-    tasks="matscibench.tasks.phonon",
-    datasets="matscibench.data.phonon_data",
-    metrics="matscibench.metrics.phonon",
-    models=tuple(MODEL_ENTRIES),
+    tasks="matscibench.families.phonons.task",
+    datasets="matscibench.families.phonons.data",
+    metrics="matscibench.families.phonons.metrics",
+    models=(
+        ModelEntry("dos_mean", "matscibench.families.phonons.models:DosRegressor", {"estimator": "mean"},
+                   "training-mean phonon DOS (the floor of the direct route)", family="phonons"),
+        ModelEntry("dos_extratrees", "matscibench.families.phonons.models:DosRegressor",
+                   {"featurizer": "magpie+sitestats", "estimator": "extra_trees", "n_components": 16},
+                   "Magpie + structure descriptors -> extra trees on 16 principal components of the DOS", family="phonons"),
+        ModelEntry("dos_knn", "matscibench.families.phonons.models:DosRegressor",
+                   {"featurizer": "magpie+sitestats", "estimator": "knn", "n_components": None},
+                   "Magpie + structure descriptors (standardised) -> distance-weighted 5-NN average of training DOS",
+                   family="phonons"),
+        ModelEntry("e3nn_dos", "matscibench.families.phonons.models:E3nnDos", {},
+                   "E(3)-equivariant graph network (e3nn) from structure to DOS, after Chen et al., Adv. Sci. 2021; reports "
+                   "validation DOS MSE per epoch", family="phonons"),
+    ),
     cost_columns=(
         (CostColumn("phonons.s_per_structure", "phonon calculation per structure (s)", "time", "phonons per structure (s)"),
          "predict.wall_s"),

@@ -1,15 +1,34 @@
 """Interatomic potentials: energy, force and stress errors, MD stability, cost of a call and of MD."""
 
 from matscibench.families.base import CostColumn, Family, Glance
-from matscibench.models.potentials import MODEL_ENTRIES
+from matscibench.models.base import ModelEntry
 
 FAMILY = Family(
     name="potentials",
     title="Interatomic potentials",
-    tasks="matscibench.tasks.potential",
-    datasets="matscibench.data.potential_data",
-    metrics="matscibench.metrics.potential",
-    models=tuple(MODEL_ENTRIES),
+    tasks="matscibench.families.potentials.task",
+    datasets="matscibench.families.potentials.data",
+    metrics="matscibench.families.potentials.metrics",
+    models=(
+        ModelEntry("emt_reference", "matscibench.families.potentials.models.adapters:EMTReference", {},
+                   "ASE's EMT, the labels of the EMT datasets (zero error; the cost of the reference)", family="potentials"),
+        ModelEntry("xtb_reference", "matscibench.families.potentials.models.adapters:XTBReference", {},
+                   "GFN2-xTB through tblite, the labels of the xTB datasets (zero error; the cost of the reference)",
+                   family="potentials"),
+        ModelEntry("linear_acelike", "matscibench.families.potentials.models.linear_ace:LinearACEPotential", {},
+                   "linear 2+3-body potential (Cartesian moments, cos^l θ up to l=4, 5 Å), ridge on energies, forces "
+                   "and stresses; analytic forces and stress", family="potentials"),
+        # "schnet" names the molecules family's property model; the potential is "schnet_potential" only
+        ModelEntry("schnet_potential", "matscibench.families.potentials.models.schnet:SchNetPotential", {},
+                   "SchNet interatomic potential on PyG (64 features, 3 interactions, 5 Å), Adam on energies+forces, "
+                   "forces and stress by autograd; reports the validation force MAE per epoch", family="potentials"),
+        ModelEntry("chgnet", "matscibench.families.potentials.models.adapters:CHGNetModel", {},
+                   "CHGNet 0.3.0 universal potential (pretrained on MPtrj), no fitting; needs pip install chgnet",
+                   family="potentials"),
+        ModelEntry("sevennet", "matscibench.families.potentials.models.adapters:SevenNetModel", {},
+                   "SevenNet-0 universal potential (pretrained on MPtrj), no fitting; needs pip install sevenn",
+                   family="potentials"),
+    ),
     cost_columns=(
         (CostColumn("predict.ms_per_call", "energy+forces call (ms)", "time", "energy+forces call (ms)"), "predict.wall_s"),
         (CostColumn("md.atom_steps_per_s", "MD (atom-steps/s)", "rate", "MD (atom-steps/s)"), "predict.ms_per_call"),

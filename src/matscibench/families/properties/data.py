@@ -41,12 +41,12 @@ class EmtAlloysSpec(CachedTableSpec):
         )
 
     def cache_key(self) -> str:
-        from matscibench.data.emt import GENERATOR_VERSION
+        from matscibench.sim.emt import GENERATOR_VERSION
 
         return f"g{GENERATOR_VERSION}-n{self.n_structures}-s{self.seed}"
 
     def _build(self, progress: ProgressFn | None):
-        from matscibench.data.emt import GENERATOR_VERSION, generate_emt_alloys
+        from matscibench.sim.emt import GENERATOR_VERSION, generate_emt_alloys
 
         def cb(done: int, total: int) -> None:
             if progress:

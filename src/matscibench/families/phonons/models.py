@@ -1,4 +1,4 @@
-"""Models of the phonon family: structure -> DOS, the direct route of ``tasks.phonon``.
+"""Models of the phonon family: structure -> DOS, the direct route of the phonon task.
 
 Both take pymatgen ``Structure`` inputs and predict the phonon DOS on the task's frequency grid
 (``fit(structures, Y)`` with ``Y`` of shape (n, n_grid), unit area, ``predict`` returns the same
@@ -29,17 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from matscibench.models.base import require_packages, torch_deterministic
-from matscibench.cost.meters import phase
-from matscibench.models.base import ModelEntry
+from sklearn.base import BaseEstimator
 
-__all__ = ["DosRegressor", "E3nnDos", "MODEL_ENTRIES"]
+from matscibench.cost.meters import phase
+from matscibench.models.base import require_packages, torch_deterministic
+
+__all__ = ["DosRegressor", "E3nnDos"]
 
 
 def _unit_area(Y: np.ndarray, freqs: np.ndarray | None) -> np.ndarray:
     Y = np.clip(np.asarray(Y, dtype=float), 0.0, None)
     if freqs is not None:
-        from matscibench.metrics.phonon import normalize_dos
+        from matscibench.sim.phonon_dos import normalize_dos
 
         return normalize_dos(freqs, Y)
     s = Y.sum(axis=1, keepdims=True)
@@ -55,7 +56,7 @@ def _check_xy(X: Sequence[Any], Y: Any) -> np.ndarray:
     return Y
 
 
-class DosRegressor:
+class DosRegressor(BaseEstimator):
     """Descriptors + a scikit-learn regressor onto the DOS grid (or its principal components).
 
     Parameters
@@ -85,19 +86,6 @@ class DosRegressor:
         self.n_components = n_components
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("featurizer", "estimator", "estimator_params", "n_components", "n_jobs", "random_state")}
-
-    def set_params(self, **params: Any) -> DosRegressor:
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"invalid parameter {k!r} for DosRegressor")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        return f"DosRegressor(featurizer={self.featurizer!r}, estimator={self.estimator!r}, n_components={self.n_components!r})"
 
     def _make_estimator(self) -> Any:
         from sklearn.base import clone
@@ -175,7 +163,7 @@ def _graph(structure: Any, r_max: float) -> tuple[np.ndarray, np.ndarray, np.nda
     return np.asarray(structure.atomic_numbers, np.int64), i, j, vec
 
 
-class E3nnDos:
+class E3nnDos(BaseEstimator):
     """E(3)-equivariant message-passing network from structure to phonon DOS (Chen et al. 2021 style).
 
     Parameters
@@ -214,20 +202,6 @@ class E3nnDos:
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.random_state = random_state
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("r_max", "n_basis", "mul", "n_layers", "epochs", "batch_size", "lr",
-                                              "weight_decay", "validation_fraction", "random_state")}
-
-    def set_params(self, **params: Any) -> E3nnDos:
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"invalid parameter {k!r} for E3nnDos")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        return f"E3nnDos(r_max={self.r_max}, mul={self.mul}, n_layers={self.n_layers}, epochs={self.epochs})"
 
     # ------------------------------------------------------------------ data
     def _graphs(self, X: Sequence[Any]) -> list[tuple]:
@@ -420,18 +394,3 @@ def _E3nnDosNet(n_out: int, r_max: float, n_basis: int, mul: int, n_layers: int,
             return g / g.mean(dim=1, keepdim=True)  # unit mean = unit area x grid span
 
     return Net()
-
-
-MODEL_ENTRIES: list[ModelEntry] = [
-    ModelEntry("dos_mean", "matscibench.models.phonons:DosRegressor", {"estimator": "mean"},
-               "training-mean phonon DOS (the floor of the direct route)", family="phonons"),
-    ModelEntry("dos_extratrees", "matscibench.models.phonons:DosRegressor",
-               {"featurizer": "magpie+sitestats", "estimator": "extra_trees", "n_components": 16},
-               "Magpie + structure descriptors -> extra trees on 16 principal components of the DOS", family="phonons"),
-    ModelEntry("dos_knn", "matscibench.models.phonons:DosRegressor",
-               {"featurizer": "magpie+sitestats", "estimator": "knn", "n_components": None},
-               "Magpie + structure descriptors (standardised) -> distance-weighted 5-NN average of training DOS", family="phonons"),
-    ModelEntry("e3nn_dos", "matscibench.models.phonons:E3nnDos", {},
-               "E(3)-equivariant graph network (e3nn) from structure to DOS, after Chen et al., Adv. Sci. 2021; reports "
-               "validation DOS MSE per epoch", family="phonons"),
-]

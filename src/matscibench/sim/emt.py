@@ -1,6 +1,10 @@
-"""The embedded crystal-property dataset: small alloy cells relaxed with ASE's EMT calculator.
+"""EMT, shared by several families: a fast EMT calculator and the relaxed EMT alloy generator.
 
-Everything here runs offline in well under two minutes on a laptop. A candidate is drawn from
+``FastEMT`` (ASE's EMT with a faster neighbour list) labels the potentials and phonons datasets and
+relaxes generated crystals; ``generate_emt_alloys`` makes the properties family's embedded dataset
+(``emt_alloys``), which the phonons family and generation reuse.
+
+The generator runs offline in well under two minutes on a laptop. A candidate is drawn from
 ``numpy.random.default_rng([seed, index])``:
 
 1. a parent lattice (fcc, bcc or hcp) and one of a few supercells of its primitive cell
@@ -36,7 +40,7 @@ Targets (units in brackets):
 
 Speed. ASE's EMT spends most of its time per call rebuilding its generic neighbour list (the
 cell changes at every relaxation step) and comparing the atoms with the last ones it saw, so this
-module uses ``_FastEMT``: ASE's EMT, unchanged physics, with vesin's neighbour list for
+module uses ``FastEMT``: ASE's EMT, unchanged physics, with vesin's neighbour list for
 small periodic cells and an exact (cheap) state comparison (2.2 -> 0.5 ms per energy+forces+stress
 call on a 4-atom cell; energies, forces and stresses agree with ``ase.calculators.emt.EMT`` to
 1e-13). The cell filter is ``UnitCellFilter`` rather than ``FrechetCellFilter``: the latter's
@@ -55,8 +59,8 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -71,11 +75,14 @@ from ase.eos import EquationOfState
 from ase.filters import UnitCellFilter
 from ase.optimize import BFGS
 
+from matscibench.parallel import process_pool
+
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 __all__ = [
     "EMT_ELEMENTS",
+    "FastEMT",
     "GENERATOR_VERSION",
     "LATTICE_TYPES",
     "TARGET_COLUMNS",
@@ -198,7 +205,7 @@ class _SmallCellNeighborList:
         return self._j[lo:hi], self._S[lo:hi]
 
 
-class _FastEMT(EMT):
+class FastEMT(EMT):
     """ASE's EMT with a vectorised small-cell neighbour list and an exact, cheap state check.
 
     EMT itself filters neighbours by its own cutoff (``rc_list``), so any list that contains all
@@ -238,7 +245,7 @@ def relax_emt(atoms: Atoms, fmax: float = FMAX, steps: int = MAX_STEPS) -> bool:
     ``fmax`` is in eV/Å (for the cell degrees of freedom ASE's ``UnitCellFilter`` uses the virial
     divided by the number of atoms, in eV). Attaches a fresh EMT calculator to ``atoms``.
     """
-    atoms.calc = _FastEMT()
+    atoms.calc = FastEMT()
     opt = BFGS(UnitCellFilter(atoms), logfile=None)
     return bool(opt.run(fmax=fmax, steps=steps))
 
@@ -251,7 +258,7 @@ def emt_bulk_modulus(atoms: Atoms, n_points: int = EOS_POINTS, strain: float = E
     modified. Raises ``ValueError`` when the fit fails or gives a non-positive modulus.
     """
     work = atoms.copy()
-    work.calc = _FastEMT()
+    work.calc = FastEMT()
     cell0 = np.array(atoms.cell, dtype=float)
     frac = atoms.get_scaled_positions(wrap=False)
     v0 = abs(np.linalg.det(cell0))
@@ -486,98 +493,89 @@ def _run_chunk(
 # --------------------------------------------------------------------------------------------
 
 
-def generate_emt_alloys(
-    n_structures: int = 2500,
-    seed: int = 0,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[Structure], pd.DataFrame, list[str]]:
-    """Return (structures, targets, ids) of ``n_structures`` relaxed EMT alloy cells.
+@dataclass
+class _Merged:
+    """Candidates merged so far, in index order: the accepted records and the counts."""
 
-    ``structures`` are ordered pymatgen ``Structure`` objects (1-8 atoms, Å); ``targets`` has the
-    columns of ``TARGET_COLUMNS`` (units in the module docstring: eV/atom, GPa, Å³/atom);
-    ``ids`` are "emt-000000", "emt-000001", ... in output order. ``workers`` processes evaluate
-    chunks of ``CHUNK_SIZE`` candidates (default ``os.cpu_count()``; 1 runs in-process); the
-    result is the same for any ``workers``. ``progress(n_accepted, n_structures)`` is called in
-    this process each time a chunk has been merged. ``targets.attrs["generation"]`` holds counts
-    of candidates tried, rejected (by reason) and duplicated, and the chemical potentials used.
-    """
-    from pymatgen.core import Lattice, Structure  # noqa: F811 - runtime import of the hinted type
+    n_structures: int
+    accepted: list[_Record] = field(default_factory=list)
+    seen: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
+    rejects: dict[str, int] = field(default_factory=dict)
+    tried: int = 0
+    duplicates: int = 0
 
-    n_structures = int(n_structures)
-    if n_structures < 0:
-        raise ValueError("n_structures must be >= 0")
-    workers = int(workers) if workers is not None else (os.cpu_count() or 1)
-    workers = max(1, workers)
-    mu = chemical_potentials()
-    vols = _fcc_volumes()
-    max_candidates = 20 * n_structures + 10 * CHUNK_SIZE
-
-    accepted: list[_Record] = []
-    seen: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    rejects: dict[str, int] = {}
-    stats = {"tried": 0, "duplicates": 0}
-
-    def merge(results: list[tuple[int, str, _Record | None]]) -> bool:
+    def merge(self, results: list[tuple[int, str, _Record | None]]) -> bool:
         """Merge one chunk in index order; return True once enough structures are accepted."""
         for index, reason, rec in results:
-            if len(accepted) >= n_structures:
+            if len(self.accepted) >= self.n_structures:
                 return True
-            stats["tried"] = index + 1
+            self.tried = index + 1
             if reason != "ok":
-                rejects[reason] = rejects.get(reason, 0) + 1
+                self.rejects[reason] = self.rejects.get(reason, 0) + 1
                 continue
             assert rec is not None
             key = (rec["formula"], rec["lattice_type"])
             e, v = rec["energy_per_atom"], rec["volume_per_atom"]
-            prior = seen.setdefault(key, [])
+            prior = self.seen.setdefault(key, [])
             if any(abs(e - e2) <= DEDUP_DE and abs(v - v2) <= DEDUP_DV for e2, v2 in prior):
-                stats["duplicates"] += 1
+                self.duplicates += 1
                 continue
             prior.append((e, v))
-            accepted.append(rec)
-        return len(accepted) >= n_structures
+            self.accepted.append(rec)
+        return len(self.accepted) >= self.n_structures
 
-    def report() -> None:
-        if progress is not None:
-            progress(min(len(accepted), n_structures), n_structures)
 
-    next_start = 0
+class _Chunks:
+    """Bounds of the next chunk of ``CHUNK_SIZE`` candidates, at most ``max_candidates`` in all."""
 
-    def next_chunk() -> tuple[int, int]:
-        nonlocal next_start
-        if next_start >= max_candidates:
+    def __init__(self, max_candidates: int, merged: _Merged) -> None:
+        self.max_candidates = max_candidates
+        self.merged = merged
+        self.next_start = 0
+
+    def next(self) -> tuple[int, int]:
+        if self.next_start >= self.max_candidates:
             raise RuntimeError(
-                f"EMT generator: only {len(accepted)} of {n_structures} structures after "
-                f"{next_start} candidates"
+                f"EMT generator: only {len(self.merged.accepted)} of {self.merged.n_structures} structures after "
+                f"{self.next_start} candidates"
             )
-        bounds = (next_start, next_start + CHUNK_SIZE)
-        next_start += CHUNK_SIZE
+        bounds = (self.next_start, self.next_start + CHUNK_SIZE)
+        self.next_start += CHUNK_SIZE
         return bounds
 
-    done = n_structures == 0
+
+def _run_chunks(seed: int, vols: dict[str, float], workers: int, merged: _Merged, chunks: _Chunks,
+                report: Callable[[], None]) -> None:
+    """Evaluate chunks until ``merged`` has enough structures: in-process (``workers == 1``) or in
+    ``workers`` processes with ``2 * workers`` chunks in flight, merged strictly in index order."""
+    done = merged.n_structures == 0
     if workers == 1:
         while not done:
-            lo, hi = next_chunk()
-            done = merge(_run_chunk(seed, lo, hi, vols))
+            lo, hi = chunks.next()
+            done = merged.merge(_run_chunk(seed, lo, hi, vols))
             report()
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        try:
-            pending: dict[int, Future] = {}
-            in_flight = 2 * workers
-            while not done:
-                while len(pending) < in_flight:
-                    lo, hi = next_chunk()
-                    pending[lo] = pool.submit(_run_chunk, seed, lo, hi, vols)
-                first = min(pending)  # merge strictly in candidate-index order
-                results = pending.pop(first).result()
-                done = merge(results)
-                report()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    if n_structures == 0:
-        report()
+        return
+    # fork-safe workers (see matscibench.parallel): a chunk needs only its arguments (seed,
+    # bounds, Vegard volumes) and this module's constants, not the parent's state
+    pool = process_pool(workers)
+    try:
+        pending: dict[int, Future] = {}
+        in_flight = 2 * workers
+        while not done:
+            while len(pending) < in_flight:
+                lo, hi = chunks.next()
+                pending[lo] = pool.submit(_run_chunk, seed, lo, hi, vols)
+            first = min(pending)  # merge strictly in candidate-index order
+            results = pending.pop(first).result()
+            done = merged.merge(results)
+            report()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _assemble(accepted: list[_Record], mu: dict[str, float]) -> tuple[list[Structure], pd.DataFrame, list[str]]:
+    """(structures, targets, ids) of the accepted records (formation energies from ``mu``)."""
+    from pymatgen.core import Lattice, Structure  # noqa: F811 - runtime import of the hinted type
 
     structures = [
         Structure(
@@ -607,13 +605,50 @@ def generate_emt_alloys(
         },
         columns=list(TARGET_COLUMNS),
     )
+    ids = [f"emt-{k:06d}" for k in range(len(accepted))]
+    return structures, targets, ids
+
+
+def generate_emt_alloys(
+    n_structures: int = 2500,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Structure], pd.DataFrame, list[str]]:
+    """Return (structures, targets, ids) of ``n_structures`` relaxed EMT alloy cells.
+
+    ``structures`` are ordered pymatgen ``Structure`` objects (1-8 atoms, Å); ``targets`` has the
+    columns of ``TARGET_COLUMNS`` (units in the module docstring: eV/atom, GPa, Å³/atom);
+    ``ids`` are "emt-000000", "emt-000001", ... in output order. ``workers`` processes evaluate
+    chunks of ``CHUNK_SIZE`` candidates (default ``os.cpu_count()``; 1 runs in-process); the
+    result is the same for any ``workers``. ``progress(n_accepted, n_structures)`` is called in
+    this process each time a chunk has been merged. ``targets.attrs["generation"]`` holds counts
+    of candidates tried, rejected (by reason) and duplicated, and the chemical potentials used.
+    """
+    n_structures = int(n_structures)
+    if n_structures < 0:
+        raise ValueError("n_structures must be >= 0")
+    workers = int(workers) if workers is not None else (os.cpu_count() or 1)
+    workers = max(1, workers)
+    mu = chemical_potentials()
+    vols = _fcc_volumes()
+    merged = _Merged(n_structures)
+    chunks = _Chunks(20 * n_structures + 10 * CHUNK_SIZE, merged)
+
+    def report() -> None:
+        if progress is not None:
+            progress(min(len(merged.accepted), n_structures), n_structures)
+
+    _run_chunks(seed, vols, workers, merged, chunks, report)
+    if n_structures == 0:
+        report()
+    structures, targets, ids = _assemble(merged.accepted, mu)
     targets.attrs["generation"] = {
         "generator_version": GENERATOR_VERSION,
         "seed": int(seed),
-        "candidates_tried": int(stats["tried"]),
-        "rejected": dict(sorted(rejects.items())),
-        "duplicates": int(stats["duplicates"]),
+        "candidates_tried": int(merged.tried),
+        "rejected": dict(sorted(merged.rejects.items())),
+        "duplicates": int(merged.duplicates),
         "chemical_potentials": dict(mu),
     }
-    ids = [f"emt-{k:06d}" for k in range(len(accepted))]
     return structures, targets, ids

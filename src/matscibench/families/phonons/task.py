@@ -20,7 +20,7 @@ One task, two kinds of model; the route follows from the model:
   calculators run as they are, with phonopy set up by the task's rule.
 
 Both routes are scored on the same test structures with the same functions
-(``matscibench.metrics.phonon``): the DOS MSE of max-normalised curves (Chen et al.'s error,
+(``families/phonons/metrics.py``): the DOS MSE of max-normalised curves (Chen et al.'s error,
 ``dos_mse``, the primary metric), MSE / MAE / spectral overlap on unit-area curves, average
 and maximum frequency errors, Cv(T) relative errors at 100/300/600 K, entropy and free-energy
 errors at 300 K and the Debye-temperature error, all computed from the DOS curves with the
@@ -34,16 +34,15 @@ and for both routes ``predict.throughput_structures_per_s``, so one table and on
 (accuracy against cost) hold both routes. Folds: seeded K-fold over structures
 (``emt_phonon_dos``), or for ``chen2021_phonon_dos`` the split published with Chen et al.'s CSV
 (``split="chen2021"``: one fold, 1,192 training, 141 validation, 189 test structures;
-``phonon_data.chen2021_split``). There the potential route turns the model's phonopy frequencies
+``chen2021.chen2021_split``). There the potential route turns the model's phonopy frequencies
 into a DOS as Chen et al. processed theirs (``dos_processing="chen2021"``:
-``metrics.phonon.chen2021_dos``, Savitzky-Golay smoothing, their 51-point grid, max-normalised).
+``metrics.chen2021_dos``, Savitzky-Golay smoothing, their 51-point grid, max-normalised).
 A direct model whose ``fit`` takes ``validation_data`` gets the validation structures and their
 DOS.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from typing import Any
 
@@ -52,9 +51,9 @@ import pandas as pd
 
 from matscibench.data.splits import kfold_indices, split_hash
 from matscibench.errors import ModelOutputError
-from matscibench.metrics import phonon as PHM
-from matscibench.models.base import EpochCallback
 from matscibench.families.base import DatasetTask, JobContext, TaskOutput
+from matscibench.families.phonons import metrics as PHM
+from matscibench.models.base import EpochCallback, fit_accepts
 
 __all__ = ["PhononTask", "model_route", "register_tasks", "PHONON_METRICS"]
 
@@ -92,13 +91,6 @@ def model_route(model: Any) -> str | None:
     if hasattr(model, "fit") and hasattr(model, "predict") and types is not None and "phonon" in tuple(types):
         return "direct"
     return None
-
-
-def _accepts(fn: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class PhononTask(DatasetTask):
@@ -178,14 +170,14 @@ class PhononTask(DatasetTask):
         """The published validation structures (``split="chen2021"``), else None."""
         if self.split != "chen2021":
             return None
-        from matscibench.data.phonon_data import chen2021_split
+        from matscibench.families.phonons.chen2021 import chen2021_split
 
         return chen2021_split(len(ds))[1]
 
     def folds(self, ds) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []
         if self.split == "chen2021":
-            from matscibench.data.phonon_data import chen2021_split
+            from matscibench.families.phonons.chen2021 import chen2021_split
 
             tr, _, te = chen2021_split(len(ds))
             splits = [(tr, te)]
@@ -347,12 +339,12 @@ class PhononTask(DatasetTask):
         target = self.target if self.primary_metric == "dos_mse" else None
         cb = EpochCallback("dos_mse", False, target, score, meter.record_epoch)
         kw: dict[str, Any] = {}
-        if _accepts(model.fit, "on_epoch"):
+        if fit_accepts(model, "on_epoch"):
             kw["on_epoch"] = cb
-        if _accepts(model.fit, "frequencies"):
+        if fit_accepts(model, "frequencies"):
             kw["frequencies"] = grid
         val = self.validation_indices(ds, 0)
-        if val is not None and _accepts(model.fit, "validation_data"):
+        if val is not None and fit_accepts(model, "validation_data"):
             kw["validation_data"] = (ds.structures(val), np.asarray(ds.dos[val], dtype=float))
         with meter.phase("fit"):
             model.fit(X_train, Y_train, **kw)
@@ -407,8 +399,9 @@ class PhononTask(DatasetTask):
                                    f"(first: {ds.ids[test[k]]} {ds.formula(int(test[k]))})")
         return Y
 
-    def _run_potential(self, model, ds, train, test, grid, meter):
-        from matscibench.data.phonon_data import compute_phonons, supercell_matrix_for
+    def _fit_potential(self, model, ds, train, meter) -> tuple[EpochCallback, dict[str, Any]]:
+        """A trainable potential's ``fit`` on the labelled supercells of the training structures
+        (at most ``max_train_frames``, evenly spaced); skipped on a dataset without them."""
 
         def score(f_true: Any, f_pred: Any) -> float:
             ft = np.asarray(f_true, float).ravel()
@@ -427,7 +420,13 @@ class PhononTask(DatasetTask):
                     keep = np.linspace(0, len(frames) - 1, int(self.max_train_frames)).round().astype(int)
                     frames = [frames[i] for i in keep]
                 info["n_train_frames"] = len(frames)
-                model.fit(frames, on_epoch=cb) if _accepts(model.fit, "on_epoch") else model.fit(frames)
+                model.fit(frames, on_epoch=cb) if fit_accepts(model, "on_epoch") else model.fit(frames)
+        return cb, info
+
+    def _run_potential(self, model, ds, train, test, grid, meter):
+        from matscibench.sim.phonopy import compute_phonons, supercell_matrix_for
+
+        cb, info = self._fit_potential(model, ds, train, meter)
         fit_end = meter.elapsed()
         sigma = float(ds.sigma_THz or (grid[1] - grid[0]))
         # the reference's q-mesh: phonopy's length-based mesh (a generalised regular grid for

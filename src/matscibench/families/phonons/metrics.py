@@ -26,7 +26,8 @@ ordinary frequency, not angular). Definitions:
   ``MAX_FREQ_QUANTILE`` (99 %) of the modes lie (cumulative DOS, linear interpolation) -- robust
   to the small tails a regression model leaves at high frequency, unlike a threshold. The one
   convention of the package: the potentials task's phonon check uses the same definitions
-  (``phonon_data.potential_check_phonons``).
+  (``sim.phonopy.potential_check_phonons``). The DOS conventions (broadening, unit area, maximum
+  frequency, imaginary branches) live in ``sim.phonon_dos``, used here and there.
 * Harmonic thermodynamics per atom from a DOS with 3 modes per atom (x = hν / k_B T):
   ``C_V = R ∫ g x² eˣ / (eˣ - 1)² dν`` (J/(K·mol), per mole of atoms; 3R at high T),
   ``S = R ∫ g [x / (eˣ - 1) - ln(1 - e⁻ˣ)] dν`` (J/(K·mol)),
@@ -54,6 +55,16 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from matscibench.metrics import MetricInfo, register_metric
+from matscibench.sim.phonon_dos import (
+    IMAGINARY_TOL_THZ,
+    MAX_FREQ_QUANTILE,
+    check_grid,
+    imaginary_branches,
+    maximum_frequency,
+    normalize_dos,
+    smeared_dos,
+    trapezoid_weights,
+)
 
 __all__ = [
     "H_OVER_KB_K_PER_THZ",
@@ -88,42 +99,12 @@ H_OVER_KB_K_PER_THZ = 6.62607015e-34 / 1.380649e-23 * 1e12
 R_J_PER_K_MOL = 6.02214076e23 * 1.380649e-23
 #: k_B in meV/K
 KB_MEV_PER_K = 1.380649e-23 / 1.602176634e-19 * 1e3
-#: share of the modes below the "maximum frequency"
-MAX_FREQ_QUANTILE = 0.99
-#: frequencies below -IMAGINARY_TOL_THZ count as imaginary (THz)
-IMAGINARY_TOL_THZ = 0.05
 #: temperatures of the scored thermal properties (K)
 THERMAL_TEMPERATURES_K = (100.0, 300.0, 600.0)
 #: Chen et al.'s DOS grid: 0 to 1,000 cm⁻¹ in 51 points
 CHEN2021_GRID_CM1 = np.linspace(0.0, 1000.0, 51)
 #: 1 THz in cm⁻¹
 _CM1_PER_THZ = 1e12 / 2.99792458e10
-
-
-def _grid(freqs: ArrayLike) -> np.ndarray:
-    f = np.asarray(freqs, dtype=float)
-    if f.ndim != 1 or f.size < 2 or not np.all(np.diff(f) > 0):
-        raise ValueError("the frequency grid must be a strictly increasing 1-D array of at least 2 points (THz)")
-    return f
-
-
-def trapezoid_weights(freqs: ArrayLike) -> np.ndarray:
-    """Weights w with ``sum(w * g) == trapezoid(g, freqs)``."""
-    f = _grid(freqs)
-    d = np.diff(f)
-    w = np.zeros_like(f)
-    w[:-1] += d / 2
-    w[1:] += d / 2
-    return w
-
-
-def normalize_dos(freqs: ArrayLike, dos: ArrayLike) -> np.ndarray:
-    """Clip at zero and scale to unit area on the grid (last axis); an all-zero curve stays zero."""
-    w = trapezoid_weights(freqs)
-    g = np.clip(np.asarray(dos, dtype=float), 0.0, None)
-    area = g @ w
-    area = np.where(area > 0, area, 1.0)
-    return g / np.asarray(area)[..., None] if g.ndim > 1 else g / float(area)
 
 
 def max_normalize_dos(dos: ArrayLike) -> np.ndarray:
@@ -145,7 +126,7 @@ def chen2021_dos(frequencies: ArrayLike, weights: ArrayLike | None, grid: ArrayL
     """
     from scipy.signal import savgol_filter
 
-    grid_thz = CHEN2021_GRID_CM1 / _CM1_PER_THZ if grid is None else _grid(grid)
+    grid_thz = CHEN2021_GRID_CM1 / _CM1_PER_THZ if grid is None else check_grid(grid)
     f = np.asarray(frequencies, dtype=float)
     top = max(float(np.nanmax(f)) * _CM1_PER_THZ, float(grid_thz[-1]) * _CM1_PER_THZ) + 200.0
     fine = np.arange(0.0, top + 1.0, 1.0)  # cm⁻¹
@@ -154,37 +135,8 @@ def chen2021_dos(frequencies: ArrayLike, weights: ArrayLike | None, grid: ArrayL
     return max_normalize_dos(np.interp(grid_thz * _CM1_PER_THZ, fine, g))
 
 
-def smeared_dos(frequencies: ArrayLike, weights: ArrayLike | None, grid: ArrayLike, sigma: float) -> np.ndarray:
-    """DOS on ``grid`` from mode frequencies (THz) at q-points with weights, Gaussian width ``sigma``.
-
-    ``frequencies`` has shape (n_q, n_branches); ``weights`` (n_q,) are the q-point weights
-    (None: equal). Each mode is a unit-area Gaussian; the result has unit area over the real line
-    (not re-normalised on the grid: modes outside it are missing from it).
-    """
-    f = np.asarray(frequencies, dtype=float)
-    if f.ndim == 1:
-        f = f[None, :]
-    w = np.ones(len(f)) if weights is None else np.asarray(weights, dtype=float)
-    x = _grid(grid)
-    sigma = float(sigma)
-    if sigma <= 0:
-        raise ValueError("sigma must be positive (THz)")
-    modes = f.ravel()
-    mw = np.repeat(w, f.shape[1])
-    keep = np.isfinite(modes)
-    modes, mw = modes[keep], mw[keep]
-    out = np.zeros_like(x)
-    # chunk over modes to bound memory (grid x modes)
-    step = max(1, 2_000_000 // max(1, len(x)))
-    for a in range(0, len(modes), step):
-        d = (x[:, None] - modes[None, a : a + step]) / sigma
-        out += np.exp(-0.5 * d * d) @ mw[a : a + step]
-    total = mw.sum()
-    return out / (total * sigma * np.sqrt(2 * np.pi)) if total > 0 else out
-
-
 def _pair(freqs: ArrayLike, ref: ArrayLike, pred: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    f = _grid(freqs)
+    f = check_grid(freqs)
     r = np.atleast_2d(np.asarray(ref, dtype=float))
     p = np.atleast_2d(np.asarray(pred, dtype=float))
     if r.shape != p.shape or r.shape[-1] != f.size:
@@ -221,7 +173,7 @@ def spectral_overlap(freqs: ArrayLike, ref: ArrayLike, pred: ArrayLike) -> np.nd
 
 
 def _moments(freqs: ArrayLike, dos: ArrayLike, power: float) -> np.ndarray:
-    f = _grid(freqs)
+    f = check_grid(freqs)
     g = normalize_dos(f, np.atleast_2d(dos))
     return g @ (trapezoid_weights(f) * f**power)
 
@@ -229,27 +181,6 @@ def _moments(freqs: ArrayLike, dos: ArrayLike, power: float) -> np.ndarray:
 def average_frequency(freqs: ArrayLike, dos: ArrayLike) -> np.ndarray | float:
     """⟨ν⟩ (THz) of the DOS (per curve for 2-D input)."""
     out = _moments(freqs, dos, 1.0)
-    return float(out[0]) if np.ndim(dos) == 1 else out
-
-
-def maximum_frequency(freqs: ArrayLike, dos: ArrayLike, quantile: float = MAX_FREQ_QUANTILE) -> np.ndarray | float:
-    """Frequency (THz) below which ``quantile`` of the modes lie (per curve for 2-D input)."""
-    f = _grid(freqs)
-    g = normalize_dos(f, np.atleast_2d(dos))
-    # cumulative trapezoid
-    seg = 0.5 * (g[:, 1:] + g[:, :-1]) * np.diff(f)
-    cum = np.concatenate([np.zeros((len(g), 1)), np.cumsum(seg, axis=1)], axis=1)
-    out = np.empty(len(g))
-    for k in range(len(g)):
-        c = cum[k]
-        if c[-1] <= 0:
-            out[k] = np.nan
-            continue
-        j = int(np.searchsorted(c, quantile * c[-1]))
-        j = min(max(j, 1), len(f) - 1)
-        c0, c1 = c[j - 1], c[j]
-        t = 0.0 if c1 == c0 else (quantile * c[-1] - c0) / (c1 - c0)
-        out[k] = f[j - 1] + t * (f[j] - f[j - 1])
     return float(out[0]) if np.ndim(dos) == 1 else out
 
 
@@ -266,7 +197,7 @@ def thermal_properties(freqs: ArrayLike, dos: ArrayLike, temperatures: Sequence[
     ``dos`` (one curve or (n, n_grid)) is rescaled to 3 modes per atom; returns arrays of shape
     (n, n_T) (or (n_T,) for one curve) under ``"cv"``, ``"entropy"``, ``"free_energy"``.
     """
-    f = _grid(freqs)
+    f = check_grid(freqs)
     T = np.asarray(temperatures, dtype=float)
     if np.any(T <= 0):
         raise ValueError("temperatures must be positive (K)")
@@ -306,15 +237,6 @@ def band_mae(ref: ArrayLike, pred: ArrayLike) -> float:
     if r.shape != p.shape:
         raise ValueError(f"band structures of shapes {r.shape} and {p.shape} cannot be compared")
     return float(np.mean(np.abs(np.sort(p, axis=-1) - np.sort(r, axis=-1))))
-
-
-def imaginary_branches(frequencies: ArrayLike, tol: float = IMAGINARY_TOL_THZ) -> int:
-    """Number of branches whose lowest frequency over the q-points is below ``-tol`` THz."""
-    f = np.atleast_2d(np.asarray(frequencies, dtype=float))
-    if f.size == 0:
-        return 0
-    f = np.sort(f, axis=-1)
-    return int(np.sum(np.nanmin(f, axis=0) < -float(tol)))
 
 
 _POS = (0.0, float("inf"))
