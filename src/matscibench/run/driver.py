@@ -21,6 +21,7 @@ from matscibench.errors import DatasetError, RegistryError, SuiteError, clean_te
 from matscibench.errors import TRACEBACK_MAX_CHARS
 from matscibench.paths import check_name, check_writable_dir
 from matscibench.paths import results_dir as default_results_dir
+from matscibench.run.interrupt import Terminated, sigterm_as_interrupt
 from matscibench.run.job import run_job
 from matscibench.spec import NAME_MAX_CHARS, JobResult, JobSpec, ModelRef, TaskRef
 from matscibench.store import Store
@@ -364,7 +365,7 @@ def run_suite(
     lease_s: how long a claim on a job stays valid without renewal (drivers sharing a store).
     """
     args = dict(locals())
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         return _run_suite(**args)
 
 
@@ -380,39 +381,6 @@ def _positive(value: float | None, what: str) -> float | None:
     if math.isnan(v) or v <= 0:
         raise MatscibenchError(f"{what} must be a positive number, got {value!r}; leave it out for the default")
     return None if math.isinf(v) else v
-
-
-class Terminated(KeyboardInterrupt):
-    """The driver received SIGTERM (a batch scheduler ending its allocation): handled like Ctrl-C."""
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Any:
-    """Within it, SIGTERM (and SIGHUP) raise ``Terminated`` in the main thread, so the run stops
-    like on Ctrl-C: running jobs killed with every process they started, claims released, the
-    run marked interrupted."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        # once: a second signal during the clean-up does not cut it short
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        raise Terminated(signal.Signals(signum).name)
-
-    old = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        old[sig] = signal.signal(sig, handler)
-
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
 
 def _run_suite(
@@ -492,11 +460,7 @@ def _run_suite(
         + (f" ({kind} executor)" if own_executor else "")
         + (", exclusive" if exclusive else "")
     )
-    console.print(f"store: {store.url}")
-    source = "--timeout" if timeout_s else "the suite's timeout_s" if suite.timeout_s else "family default; --timeout to change"
-    shown = sorted({_duration(v) for v in limits.values()})
-    if shown:
-        console.print(f"job time limit: {', '.join(shown)} ({source})")
+    _print_limits(console, store, limits, "--timeout" if timeout_s else "the suite's timeout_s" if suite.timeout_s else None)
 
     loop = _Dispatch(plan=plan, suite=suite, store=store, executor=executor, out_dir=out_dir, limits=limits,
                      sysinfo=sysinfo, lease_s=lease_s, window=max(1, 2 * slots))
@@ -535,6 +499,13 @@ def _drive(loop: _Dispatch, todo: list[JobSpec], display: Any, own_executor: boo
     finally:
         if own_executor and not interrupted:
             executor.shutdown(wait=True)
+
+
+def _print_limits(console: Any, store: Store, limits: dict[str, float], source: str | None) -> None:
+    console.print(f"store: {store.url}")
+    shown = sorted({_duration(v) for v in limits.values()})
+    if shown:
+        console.print(f"job time limit: {', '.join(shown)} ({source or 'family default; --timeout to change'})")
 
 
 def _default_console(quiet: bool) -> Any:
