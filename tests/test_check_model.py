@@ -16,8 +16,8 @@ MODELS = sorted(list_models())
 def test_registered_model_passes_its_contract(name):
     try:
         build_model(name)
-    except ImportError as exc:  # an optional package (e.g. mace-torch) not installed here
-        pytest.skip(f"{name} needs a package that is not installed: {exc}")
+    except (ImportError, FileNotFoundError) as exc:  # an optional package or weights file absent here
+        pytest.skip(f"{name} cannot be built here (optional package or weights file): {exc}")
     passed = check_model(name)
     assert len(passed) >= 8
 

@@ -28,6 +28,14 @@ FAMILY = Family(
         ModelEntry("sevennet", "matscibench.families.potentials.models.adapters:SevenNetModel", {},
                    "SevenNet-0 universal potential (pretrained on MPtrj), no fitting; needs pip install sevenn",
                    family="potentials"),
+        ModelEntry("mace_mp0", "matscibench.families.potentials.models.adapters:MACEModel", {},
+                   "MACE-MP-0 medium universal potential (Batatia et al. 2024) through mace-torch's calculator; "
+                   "needs pip install mace-torch and the model file in <cache>/models/mace/ (nothing is downloaded)",
+                   family="potentials"),
+        ModelEntry("mattersim", "matscibench.families.potentials.models.adapters:MatterSimModel", {},
+                   "MatterSim v1.0.0-1M universal potential (Yang et al. 2024); needs pip install mattersim and "
+                   "the checkpoint in <cache>/models/mattersim/ (nothing is downloaded)",
+                   family="potentials"),
     ),
     cost_columns=(
         (CostColumn("predict.ms_per_call", "energy+forces call (ms)", "time", "energy+forces call (ms)"), "predict.wall_s"),
