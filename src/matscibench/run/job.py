@@ -57,9 +57,8 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     """
     from matscibench.cost.meters import JobMeter
     from matscibench.models.base import set_seed
-    from matscibench.families.registry import build_model
     from matscibench.families.base import JobContext
-    from matscibench.families.registry import get_task
+    from matscibench.families.registry import build_model, get_task
 
     started = time.time()
     key = spec.key
@@ -139,8 +138,7 @@ def probe_models(items: list[tuple[str, str, dict[str, Any], list[tuple[str, dic
     import inspect
 
     from matscibench.errors import RegistryError, clean_text, safe_str
-    from matscibench.families.registry import build_model, get_model_entry, resolve_factory
-    from matscibench.families.registry import get_task
+    from matscibench.families.registry import build_model, get_model_entry, get_task, resolve_factory
 
     out: dict[str, dict[str, Any]] = {}
     tasks: dict[str, Any] = {}
