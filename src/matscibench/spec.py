@@ -58,7 +58,7 @@ class JobSpec:
     fold: int
     seed: int
     dataset_checksum: str
-    #: harness options: threads, latency settings (not part of the key)
+    #: harness options: threads (part of the key when not 1), latency settings (not part of the key)
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,6 +70,9 @@ class JobSpec:
             "seed": self.seed,
             "data": self.dataset_checksum,
         }
+        threads = int(self.options.get("threads", 1) or 1)
+        if threads != 1:  # numbers depend on the thread count (reduction order); 1 keeps older keys
+            ident["threads"] = threads
         return hashlib.sha256(canonical_json(ident).encode()).hexdigest()[:20]
 
     def title(self) -> str:

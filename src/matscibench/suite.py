@@ -111,7 +111,8 @@ class Suite(BaseModel):
     retries: int = Field(1, ge=0)
     #: default resources of every job (a model's own ``resources`` add to them)
     resources: dict[str, float] = Field(default_factory=dict)
-    #: harness options passed to every job (latency_batch_size, latency_budget_s, latency, ...)
+    #: harness options passed to every job: threads (per job, default 1: the numbers depend on it,
+    #: so it is the suite's to set, never the machine's), latency_batch_size, latency_budget_s, ...
     options: dict[str, Any] = Field(default_factory=dict)
     #: where the suite was read from (a file path or "built-in suite 'quick'"), for error messages
     _origin: str = PrivateAttr(default="")
@@ -129,6 +130,14 @@ class Suite(BaseModel):
     @classmethod
     def _models(cls, v: Any) -> Any:
         return [{"name": m} if isinstance(m, str) else m for m in (v or [])]
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        t = v.get("threads", 1)
+        if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+            raise ValueError(f"options.threads must be a whole number >= 1 (threads per job; default 1), got {t!r}")
+        return v
 
     @field_validator("name")
     @classmethod

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import resource
 import sys
 import time
@@ -384,8 +383,3 @@ def latency_percentiles(
         "latency_batches": float(len(ms)),
         "latency_batch_size": float(bs),
     }
-
-
-def threads_default(workers: int) -> int:
-    """Threads a job may use when ``workers`` jobs share this machine's cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
