@@ -140,12 +140,14 @@ class GenerationTask(Task):
     n_match_samples: generated crystals checked for uniqueness, novelty and stability; None (the
         default): all of them, so that a mode-collapsed generator cannot look unique; a number: a
         seeded subset (relaxations for stability are the expensive part).
-    match_candidates: per crystal, at most this many ``StructureMatcher`` comparisons, with the
-        candidates nearest by structure fingerprint first (default 20; None: every candidate);
+    match_candidates: None (the default): every candidate of a crystal's bucket is compared
+        (exact), nearest structure fingerprint first, stopping at the first match; a number caps
+        the comparisons per crystal, an approximation that overestimates novelty where buckets are
+        large (Carbon-24: 56 % novel with a cap of 20 against 15 % exact, 600 perturbed crystals);
         match_fp_tol: and only candidates within this fingerprint distance (default None: no
         limit). Buckets of (formula, reduced sites) and a lattice test come first and lose no
-        match (``matscibench.families.generation.matching``); the cap is what keeps 10,000 crystals of
-        one formula (Carbon-24) tractable.
+        match (``matscibench.families.generation.matching``). A cap or a tolerance is recorded in
+        the results' info.
     potential: ``"emt"`` (ASE's EMT), a registered potential model or an import path of an ASE
         calculator (``"none"``: no stability); enables stability and S.U.N.; hull_reference: ``"relax"`` (relax the training
         crystals with the potential) or a target column with their energies per atom (eV/atom)
@@ -181,7 +183,7 @@ class GenerationTask(Task):
         property_model_params: dict[str, Any] | None = None,
         property_target: str | None = None,
         n_match_samples: int | None = None,
-        match_candidates: int | None = 20,
+        match_candidates: int | None = None,
         match_fp_tol: float | None = None,
         potential: str | None = None,
         hull_reference: str = "relax",
@@ -584,6 +586,7 @@ class GenerationTask(Task):
             "reconstruct": ev.recon is not None,
             "n_structure_matcher_calls": {k: int(v.get("n_fit", 0)) for k, v in ev.match_stats.items()},
             "match_fp_tol": self.match_fp_tol,
+            "match_candidates": self.match_candidates,
         }
         if self.potential:
             info["stability"] = ev.stability_note or "computed"
