@@ -58,7 +58,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _gpus() -> list[dict[str, Any]]:
+def gpu_list() -> list[dict[str, Any]]:
     """GPUs from nvidia-smi when present (never imports torch or initialises CUDA)."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
@@ -141,7 +141,7 @@ def system_info() -> dict[str, Any]:
         "cpu_logical_cores": psutil.cpu_count(logical=True),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_GiB": round(vm.total / 2**30, 2),
-        "gpus": _gpus(),
+        "gpus": gpu_list(),
         "os": f"{uname.system} {uname.release}",
         "kernel": uname.version,
         "machine": uname.machine,

@@ -234,7 +234,7 @@ def console_compare(cmp: Comparison) -> list:
 
 def compare_html(cmp: Comparison) -> str:
     """The comparison as a self-contained HTML page (sortable tables, warnings)."""
-    from matscibench.report.html import _th, esc, page, summary_cell
+    from matscibench.report.html import th_cell, esc, page, summary_cell
 
     body = [f"<h1>matscibench: <code>{esc(cmp.run_a)}</code> (A) vs <code>{esc(cmp.run_b)}</code> (B)</h1>",
             '<p class="muted">Per task, model and metric: the mean of each run with its 95 % interval, the difference '
@@ -245,7 +245,7 @@ def compare_html(cmp: Comparison) -> str:
     body.append(f'<p class="small">Machines: A {esc(", ".join(cmp.machines_a) or "?")}; B {esc(", ".join(cmp.machines_b) or "?")}.</p>')
     for i, task in enumerate(cmp.tasks()):
         body.append(f'<h2 id="task-{i}">{esc(task)}</h2>')
-        head = [_th("model"), _th("metric / cost"), _th("A [95 % CI]"), _th("B [95 % CI]"), _th("B − A"), _th("CIs")]
+        head = [th_cell("model"), th_cell("metric / cost"), th_cell("A [95 % CI]"), th_cell("B [95 % CI]"), th_cell("B − A"), th_cell("CIs")]
         rows = []
         for r in (r for r in cmp.rows if r.task == task):
             v = r.verdict

@@ -170,7 +170,7 @@ def _best_index(values: list[float | None], higher: bool) -> int | None:
     return vals.index(target)
 
 
-def _th(label: str, title: str = "", sortable: bool = True) -> str:
+def th_cell(label: str, title: str = "", sortable: bool = True) -> str:
     t = f' title="{esc(title)}"' if title else ""
     inner = f'<button type="button">{esc(label)}</button>' if sortable else esc(label)
     return f'<th scope="col"{t}>{inner}</th>'
@@ -340,16 +340,16 @@ def _leaderboard(t: TaskReport, styles: dict[str, tuple[str, str]]) -> str:
             (c.key == "train.time_to_target_s" and t.target is not None))]
     if t.target is None:
         cols = [c for c in cols if c.key != "train.time_to_target_s"]
-    head = [_th("model", "model label in the suite"), _th("jobs", "finished / failed / skipped jobs")]
+    head = [th_cell("model", "model label in the suite"), th_cell("jobs", "finished / failed / skipped jobs")]
     for m in t.metrics:
         info = METRICS[m]
         arrow = "↑" if info.higher_is_better else "↓"
-        head.append(_th(f"{t.metric_label(m)} {arrow}", f"mean over folds and repeats [95 % CI]; "
+        head.append(th_cell(f"{t.metric_label(m)} {arrow}", f"mean over folds and repeats [95 % CI]; "
                         f"{'higher' if info.higher_is_better else 'lower'} is better"))
     for c in cols:
         hint = {"time": "median [95 % CI]", "rate": "harmonic mean [95 % CI]", "cost": "mean [95 % CI]"}.get(c.kind, "")
-        head.append(_th(c.label, hint))
-    head.append(_th("machine", "fingerprint of the machine(s) the finished jobs ran on"))
+        head.append(th_cell(c.label, hint))
+    head.append(th_cell("machine", "fingerprint of the machine(s) the finished jobs ran on"))
     best = {m: _best_index([r.metrics[m].center if m in r.metrics and r.metrics[m].n else None for r in rows],
                            METRICS[m].higher_is_better) for m in t.metrics}
     mfp = {fp for r in rows for fp in r.machines}
@@ -377,7 +377,7 @@ def _all_costs(t: TaskReport) -> str:
     cols = [c for c in COST_COLUMNS if any(c.key in r.costs for r in rows)]
     if not rows or not cols:
         return ""
-    head = [_th("model")] + [_th(c.label, {"time": "median [95 % CI]", "rate": "harmonic mean [95 % CI]",
+    head = [th_cell("model")] + [th_cell(c.label, {"time": "median [95 % CI]", "rate": "harmonic mean [95 % CI]",
                                            "cost": "mean [95 % CI]"}.get(c.kind, "")) for c in cols]
     body = ["<tr><th scope=\"row\">" + esc(r.model) + "</th>" + "".join(summary_cell(r.costs.get(c.key)) for c in cols) + "</tr>"
             for r in rows]
@@ -495,8 +495,8 @@ def _task_section(t: TaskReport, idx: int, frames: dict[str, pd.DataFrame], figs
 def _overview(rep: RunReport) -> str:
     from matscibench.metrics import METRICS
 
-    head = [_th("task"), _th("family"), _th("models"), _th("primary metric"), _th("best model"), _th("best value"),
-            _th("machines", "distinct machine fingerprints behind the task's results")]
+    head = [th_cell("task"), th_cell("family"), th_cell("models"), th_cell("primary metric"), th_cell("best model"), th_cell("best value"),
+            th_cell("machines", "distinct machine fingerprints behind the task's results")]
     body = []
     for i, t in enumerate(rep.tasks):
         rows = [r for r in t.rows if not r.not_applicable]

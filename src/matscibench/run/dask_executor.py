@@ -206,9 +206,9 @@ def _gpu_count() -> int:
     if vis is not None:
         return len([v for v in vis.split(",") if v.strip()])
     with contextlib.suppress(Exception):
-        from matscibench.cost.sysinfo import _gpus
+        from matscibench.cost.sysinfo import gpu_list
 
-        return len(_gpus())
+        return len(gpu_list())
     return 0
 
 
