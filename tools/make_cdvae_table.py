@@ -1,6 +1,7 @@
 """Regenerate the "baselines next to the CDVAE paper" tables of docs/generation.md from stored runs.
 
     python tools/make_cdvae_table.py RESULTS.sqlite [RESULTS.sqlite ...]   # export the runs, rewrite the tables
+    python tools/make_cdvae_table.py --add RESULTS.sqlite                  # add a store's jobs to the export
     python tools/make_cdvae_table.py                                       # rewrite the tables from the export
     python tools/make_cdvae_table.py --check                               # exit 1 when the page is out of date
 
@@ -157,6 +158,9 @@ def render(records: list[dict]) -> str:
             for task, model in order:
                 g = sorted(groups[(task, model)], key=lambda r: r["seed"])
                 cells = [_fmt([r["metrics"][m] for r in g if m in r["metrics"]], s, d) for m, _, s, d in have]
+                checked = g[0]["info"].get("n_match_checked")
+                if checked and checked != g[0]["info"].get("n_generated"):  # a seeded subset, say so
+                    cells[0] = f"{cells[0]} (of {checked:,} checked)"
                 wall = _fmt([r["wall_s"] for r in g], 1, 0)
                 match = _fmt([r["costs"].get("metrics/match.wall_s", float("nan")) for r in g], 1, 0)
                 out.append(f"| `{model}` | " + " | ".join(cells) + f" | {wall} | {match} |")
@@ -182,6 +186,11 @@ def main(argv: list[str]) -> int:
         records = export(stores)
         if not records:
             raise SystemExit("no finished gen_* jobs in " + ", ".join(stores))
+        if "--add" in argv and EXPORT.exists():  # keep the exported jobs of other stores
+            new = {(r["run_id"], r["task"], r["model"], r["seed"]) for r in records}
+            old = [r for r in json.loads(EXPORT.read_text(encoding="utf-8"))
+                   if (r["run_id"], r["task"], r["model"], r["seed"]) not in new]
+            records = sorted(old + records, key=lambda r: (r["task"], r["model"], r["seed"], r["run_id"]))
         EXPORT.parent.mkdir(parents=True, exist_ok=True)
         EXPORT.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         print(f"exported {len(records)} jobs to {EXPORT.relative_to(ROOT)}")
