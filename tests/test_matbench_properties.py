@@ -139,7 +139,7 @@ def test_rf_scm_magpie_is_configured_like_matbench():
         assert est.get_params() == expected
     # scikit-learn 0.24.1's max_features="auto" was all features (regressor) and sqrt (classifier)
     assert m._make_estimator(False).max_features in (1.0, None) and m._make_estimator(True).max_features == "sqrt"
-    assert m.imputation == "mean"
+    assert m.imputation == "automatminer"  # DataCleaner(max_na_frac=0.01, feature_na_method="mean", na_method_fit="drop", ...)
 
 
 # ------------------------------------------------------------------ real data (../shared/data)
@@ -243,3 +243,28 @@ def test_matbench_table_in_docs_is_up_to_date():
     out = subprocess.run([sys.executable, str(REPO / "tools" / "matbench_compare.py"), "table", "--check"],
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_automatminer_cleaner_by_hand():
+    """matbench's RF-SCM/Magpie cleaning, worked by hand on 4 features x 200 rows."""
+    import numpy as np
+
+    from matscibench.families.properties.models import AutomatminerCleaner
+
+    n = 200
+    F = np.arange(n * 4, dtype=float).reshape(n, 4)
+    F[:, 0] = np.nan                 # missing everywhere: dropped
+    F[:10, 1] = np.nan               # 5 % missing (> 1 %): filled with the training mean
+    F[5, 2] = np.inf                 # one gap (0.5 %): that training row is dropped
+    c = AutomatminerCleaner()
+    kept = c.fit(F)
+    assert list(c.columns_) == [1, 2, 3]
+    assert kept.sum() == n - 1 and not kept[5]
+    mean1 = np.mean(F[10:, 1])
+    assert np.allclose(c.fitted_[:9, 0], mean1) and np.allclose(c.fitted_[10:, 0], F[11:, 1])
+    T = np.array([[1.0, np.nan, 3.0, 4.0], [2.0, 10.0, np.nan, 8.0], [3.0, 20.0, 5.0, np.nan]])
+    out = c.transform(T)
+    # test gaps take the test rows' own means (automatminer's transform), not the training means
+    assert np.allclose(out, [[15.0, 3.0, 4.0], [10.0, 4.0, 8.0], [20.0, 5.0, 6.0]])
+    all_missing = c.transform(np.array([[0.0, np.nan, 1.0, 2.0]]))
+    assert np.isclose(all_missing[0, 0], c.train_mean_[0])

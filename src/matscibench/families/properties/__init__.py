@@ -29,9 +29,10 @@ FAMILY = Family(
             "rf_scm_magpie",
             "matscibench.families.properties.models:FeaturizedModel",
             {"featurizer": "magpie", "estimator": "random_forest", "estimator_params": {"n_estimators": 500},
-             "imputation": "mean", "only_inputs": ["composition"]},
+             "imputation": "automatminer", "only_inputs": ["composition"]},
             "matbench's RF-SCM/Magpie reference as run on composition tasks: Magpie (132) + random forest, "
-            "500 trees, scikit-learn's other defaults, mean imputation; composition tasks only (its "
+            "500 trees, scikit-learn's other defaults, automatminer's DataCleaner as its run script set it "
+            "(sparse features mean-filled, training rows with other gaps dropped); composition tasks only (its "
             "structure tasks add Sine Coulomb Matrix features, not implemented here)",
         ),
         ModelEntry(

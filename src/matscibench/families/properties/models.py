@@ -10,7 +10,9 @@ The registry entry ``rf_scm_magpie`` is configured like matbench's "RF-SCM/Magpi
 ``RandomForestRegressor(n_estimators=500)`` / ``RandomForestClassifier(n_estimators=500)`` with
 scikit-learn 0.24.1's other defaults (regressor: all features per split; classifier: sqrt; the
 same as today's defaults), Magpie features (automatminer's ``debug`` preset is
-``ElementProperty.from_preset("magpie")`` only) and mean imputation. matbench's seeds were not
+``ElementProperty.from_preset("magpie")`` only) and automatminer's ``DataCleaner(max_na_frac=0.01,
+feature_na_method="mean", na_method_fit="drop", na_method_transform="mean")`` as the run script
+sets it (``imputation="automatminer"``, see ``AutomatminerCleaner``). matbench's seeds were not
 fixed; here the job's seed is the forest's ``random_state``.
 """
 
@@ -27,7 +29,50 @@ from matscibench.cost.meters import phase
 from matscibench.featurizers import get_featurizer
 from matscibench.models.base import EpochCallback, is_classification_target
 
-__all__ = ["FeaturizedModel", "ESTIMATORS"]
+__all__ = ["FeaturizedModel", "ESTIMATORS", "AutomatminerCleaner"]
+
+
+class AutomatminerCleaner:
+    """Missing features handled as matbench's RF-SCM/Magpie reference run handled them.
+
+    automatminer's ``DataCleaner(max_na_frac=0.01, feature_na_method="mean", na_method_fit="drop",
+    na_method_transform="mean")`` (``automatminer/preprocessing/core.py``, ``handle_na``;
+    hackingmaterials/automatminer), re-implemented on arrays:
+
+    * fit (training features): infinities count as missing; a column missing everywhere is
+      dropped; a column missing in more than ``max_na_frac`` of the rows is filled with its
+      training mean; every training row still missing a value is then dropped
+      (``fit`` returns the mask of rows kept);
+    * transform: each column's missing values are filled with that column's mean over the
+      transformed rows themselves (the test fold's means, as automatminer's transform does); a
+      column missing in every transformed row gets its training mean (automatminer would pass the
+      NaN on to the forest, which then fails).
+    """
+
+    def __init__(self, max_na_frac: float = 0.01) -> None:
+        self.max_na_frac = max_na_frac
+
+    def fit(self, F: np.ndarray) -> np.ndarray:
+        F = np.where(np.isfinite(F), F, np.nan)
+        missing = np.isnan(F)
+        self.columns_ = np.flatnonzero(~missing.all(axis=0))
+        F = F[:, self.columns_]
+        missing = missing[:, self.columns_]
+        with np.errstate(invalid="ignore"):
+            self.train_mean_ = np.nanmean(F, axis=0)
+        # automatminer: problem_cols = df.columns[df.isnull().mean() > max_na_frac]
+        self.filled_ = np.flatnonzero(missing.mean(axis=0) > self.max_na_frac)
+        F[:, self.filled_] = np.where(missing[:, self.filled_], self.train_mean_[self.filled_], F[:, self.filled_])
+        self.rows_kept_ = ~np.isnan(F).any(axis=1)
+        self.fitted_ = F[self.rows_kept_]
+        return self.rows_kept_
+
+    def transform(self, F: np.ndarray) -> np.ndarray:
+        F = np.where(np.isfinite(F), F, np.nan)[:, self.columns_]
+        with np.errstate(invalid="ignore"):
+            batch_mean = np.nanmean(F, axis=0) if len(F) else self.train_mean_
+        fill = np.where(np.isnan(batch_mean), self.train_mean_, batch_mean)
+        return np.where(np.isnan(F), fill, F)
 
 #: name -> (regressor, classifier) import paths and default parameters
 ESTIMATORS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -72,7 +117,9 @@ class FeaturizedModel(BaseEstimator):
     validation_fraction: share of the training data held out to report ``on_epoch`` values.
     random_state: seed of the estimator and of the validation split.
     imputation: how missing feature values are filled: ``"median"`` or ``"mean"`` of the
-        training features (scikit-learn ``SimpleImputer``).
+        training features (scikit-learn ``SimpleImputer``), or ``"automatminer"``: matbench's
+        reference pipeline (``AutomatminerCleaner``: sparse columns mean-filled, training rows
+        with other gaps dropped, test gaps filled with the test rows' means).
     only_inputs: restrict the input types the model accepts (default: all the featuriser takes);
         ``rf_scm_magpie`` takes compositions only, since its structure variant needs the Sine
         Coulomb Matrix features that are not implemented.
@@ -144,11 +191,16 @@ class FeaturizedModel(BaseEstimator):
         self.featurizer_ = get_featurizer(self.featurizer)
         self.featurizer_.fit(X, y)
         F = self._features(X)
-        # columns that are NaN for every training item carry nothing; others are imputed
-        if self.imputation not in ("median", "mean"):
-            raise ValueError(f"imputation must be 'median' or 'mean', got {self.imputation!r}")
-        self.imputer_ = SimpleImputer(strategy=self.imputation, keep_empty_features=True)
-        F = self.imputer_.fit_transform(F)
+        if self.imputation == "automatminer":
+            self.imputer_ = AutomatminerCleaner()
+            kept = self.imputer_.fit(F)
+            F, y = self.imputer_.fitted_, y[kept]
+        elif self.imputation in ("median", "mean"):
+            # columns that are NaN for every training item carry nothing; others are imputed
+            self.imputer_ = SimpleImputer(strategy=self.imputation, keep_empty_features=True)
+            F = self.imputer_.fit_transform(F)
+        else:
+            raise ValueError(f"imputation must be 'median', 'mean' or 'automatminer', got {self.imputation!r}")
         self.estimator_ = self._make_estimator(self.classification_)
         staged = isinstance(self.estimator, str) and self.estimator in _STAGED
         if on_epoch is not None and staged and len(y) >= 20:
