@@ -160,7 +160,9 @@ def render(records: list[dict]) -> str:
                 cells = [_fmt([r["metrics"][m] for r in g if m in r["metrics"]], s, d) for m, _, s, d in have]
                 checked = g[0]["info"].get("n_match_checked")
                 if checked and checked != g[0]["info"].get("n_generated"):  # a seeded subset, say so
-                    cells[0] = f"{cells[0]} (of {checked:,} checked)"
+                    for i, c in enumerate(have):
+                        if c[0] in ("uniqueness", "novelty", "un_rate"):
+                            cells[i] = f"{cells[i]} ({checked:,} checked)"
                 wall = _fmt([r["wall_s"] for r in g], 1, 0)
                 match = _fmt([r["costs"].get("metrics/match.wall_s", float("nan")) for r in g], 1, 0)
                 out.append(f"| `{model}` | " + " | ".join(cells) + f" | {wall} | {match} |")
