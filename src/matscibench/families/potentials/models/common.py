@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ase.calculators.calculator import Calculator
+from sklearn.base import BaseEstimator
+
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
@@ -101,3 +104,23 @@ def element_index(numbers: np.ndarray, elements: Sequence[str], model: str) -> n
             "fit it on frames that contain these elements"
         )
     return idx
+
+
+class TrainablePotential(Calculator, BaseEstimator):
+    """Base of the trainable potentials: an ASE calculator with scikit-learn's parameters, holding
+    a vesin neighbour list (``self._nl``) that is rebuilt on demand: not pickled, and forgotten
+    with the last results when a parameter changes."""
+
+    _nl: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_nl"] = None
+        return state
+
+    def set_params(self, **params: Any) -> TrainablePotential:
+        """scikit-learn's ``set_params``, then forget the neighbour list and the last results."""
+        super().set_params(**params)
+        self._nl = None
+        self.reset()
+        return self

@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 from ase.data import atomic_numbers, chemical_symbols
-from sklearn.base import BaseEstimator
 
-from matscibench.families.potentials.models.common import VOIGT, element_index, frame_labels, neighbour_pairs, voigt
+from matscibench.families.potentials.models.common import VOIGT, TrainablePotential, element_index, frame_labels, neighbour_pairs, voigt
 
 __all__ = ["LinearACEPotential"]
 
@@ -54,7 +53,7 @@ def _monomials(l_max: int) -> dict[str, np.ndarray]:
     return {"alpha": A, "order": order, "weight": weight, "lower": lower}
 
 
-class LinearACEPotential(Calculator, BaseEstimator):
+class LinearACEPotential(TrainablePotential):
     """Linear body-ordered potential (2-body + 3-body, ACE ν≤2 in Cartesian moments) fitted by ridge.
 
     Parameters
@@ -116,18 +115,6 @@ class LinearACEPotential(Calculator, BaseEstimator):
         self.elements = elements
         self.random_state = random_state
         self._nl = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_nl"] = None  # vesin's neighbour list is rebuilt on demand
-        return state
-
-    def set_params(self, **params: Any) -> LinearACEPotential:
-        """scikit-learn's ``set_params``, then forget the neighbour list and the last results."""
-        super().set_params(**params)
-        self._nl = None
-        self.reset()
-        return self
 
     @property
     def supported_elements(self) -> set[str] | None:

@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 from ase.data import chemical_symbols
-from sklearn.base import BaseEstimator
 
-from matscibench.families.potentials.models.common import VOIGT, frame_labels, neighbour_pairs, voigt
+from matscibench.families.potentials.models.common import VOIGT, TrainablePotential, frame_labels, neighbour_pairs, voigt
 from matscibench.models.base import deterministic_torch, require_packages
 
 __all__ = ["SchNetPotential", "schnet_graph"]
@@ -120,7 +119,7 @@ def _schnet_module_class() -> type:
     return _SchNet
 
 
-class SchNetPotential(Calculator, BaseEstimator):
+class SchNetPotential(TrainablePotential):
     """SchNet interatomic potential trained on energies and forces (and stresses when labelled).
 
     Parameters
@@ -190,18 +189,6 @@ class SchNetPotential(Calculator, BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self._nl = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_nl"] = None  # vesin's neighbour list is rebuilt on demand
-        return state
-
-    def set_params(self, **params: Any) -> SchNetPotential:
-        """scikit-learn's ``set_params``, then forget the neighbour list and the last results."""
-        super().set_params(**params)
-        self._nl = None
-        self.reset()
-        return self
 
     @property
     def supported_elements(self) -> set[str] | None:
