@@ -7,8 +7,10 @@ copy in the cache, so that loading it inside each job costs a fraction of a seco
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,8 +107,65 @@ def table_content_sha256(table: pa.Table) -> str:
     return h.hexdigest()
 
 
+_KEEP_LOADED = False
+_LOADED: dict[tuple[Any, ...], Dataset] = {}
+
+
+def keep_loaded(on: bool = True) -> None:
+    """From now on this process keeps every dataset it loads from a cache file in memory, and a
+    later ``load`` of the same file (same path, inode, size and modification time) returns the
+    object already parsed. Meant for a job group's preloaded process (``JobProcessExecutor``):
+    its jobs are forked from it and find their dataset parsed, each in its own copy-on-write copy
+    of memory, so one job cannot change what another sees. Off by default: in any other process a
+    ``load`` parses the file again and returns a new object."""
+    global _KEEP_LOADED
+    _KEEP_LOADED = bool(on)
+    if not on:
+        _LOADED.clear()
+
+
+def file_identity(path: Path) -> tuple[Any, ...] | None:
+    """(path, inode, size, mtime_ns) of a file, or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _memoized(load: Callable[[Any], Dataset]) -> Callable[[Any], Dataset]:
+    @functools.wraps(load)
+    def wrapper(self: DatasetSpec) -> Dataset:
+        if not _KEEP_LOADED:
+            return load(self)
+        key = self.memo_key()
+        if key is None:
+            return load(self)
+        key = (type(self).__qualname__, *key)
+        ds = _LOADED.get(key)
+        if ds is None:
+            ds = _LOADED[key] = load(self)
+        return ds
+
+    wrapper._memoized = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class DatasetSpec(ABC):
-    """A registry entry: a named dataset with its provenance, units and a way to load it."""
+    """A registry entry: a named dataset with its provenance, units and a way to load it.
+
+    Every subclass's ``load`` is wrapped so that, in a process that called ``keep_loaded()``,
+    a dataset whose ``memo_key()`` is not None is parsed once (see ``keep_loaded``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        load = cls.__dict__.get("load")
+        if load is not None and not getattr(load, "_memoized", False) and not getattr(load, "__isabstractmethod__", False):
+            cls.load = _memoized(load)  # type: ignore[method-assign]
+
+    def memo_key(self) -> tuple[Any, ...] | None:
+        """What identifies the loaded content for ``keep_loaded`` (None: never kept)."""
+        return None
 
     name: str
     description: str
@@ -160,6 +219,9 @@ class CachedTableSpec(DatasetSpec):
 
     def cache_path(self) -> Path:
         return cache_dir() / "datasets" / self.name / f"{self.cache_key()}.parquet"
+
+    def memo_key(self) -> tuple[Any, ...] | None:
+        return file_identity(self.cache_path())
 
     @abstractmethod
     def _build(self, progress: ProgressFn | None) -> tuple[list, pd.DataFrame, np.ndarray, str, str, pd.DataFrame | None]:
@@ -324,6 +386,9 @@ class NpzCachedSpec(DatasetSpec):
 
     def cache_path(self) -> Path:
         return cache_dir() / "datasets" / self.name / f"{self.cache_key()}.npz"
+
+    def memo_key(self) -> tuple[Any, ...] | None:
+        return file_identity(self.cache_path())
 
     def _build(self, progress: ProgressFn | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, meta) in the cache layout; meta without ``checksum``."""

@@ -146,6 +146,11 @@ class Task(ABC):
     def dataset_checksum(self) -> str:
         """Checksum of the data the task reads (after ``prepare``)."""
 
+    def warm(self) -> None:
+        """Read into memory what ``run`` will read, so that a process forked afterwards finds it
+        parsed (a job group's preloaded process calls this with ``data.base.keep_loaded`` on).
+        Default: nothing."""
+
     @abstractmethod
     def incompatibility(self, model: Any) -> str | None:
         """Why ``model`` cannot run on this task, or None when it can."""
@@ -228,3 +233,6 @@ class DatasetTask(Task):
 
     def dataset_checksum(self) -> str:
         return self.spec.checksum()
+
+    def warm(self) -> None:
+        self.spec.load()

@@ -151,6 +151,8 @@ class RunReport:
     results_dir: Path | None = None
     #: machine fingerprint -> hosts that ran this run's jobs on it
     machine_hosts: dict[str, list[str]] = field(default_factory=dict)
+    #: what the harness cost this run, outside the models' own work (``harness_summary``)
+    harness: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         def summ(s: Summary) -> dict[str, Any]:
@@ -167,6 +169,7 @@ class RunReport:
             "system": self.run.get("system"),
             "jobs": self.n_jobs,
             "hosts": self.hosts,
+            "harness": {k: (None if not math.isfinite(v) else v) for k, v in self.harness.items()},
             "tasks": [
                 {
                     "task": t.task,
@@ -278,8 +281,56 @@ def aggregate_run(store: Store, run_id: str, results_dir: str | Path | None = No
     rdir = Path(results_dir) if results_dir is not None else _default_results_dir(store)
     return RunReport(
         run_id, run.get("suite_name", ""), run, tasks_out, n_jobs, hosts, machines, rdir,
-        machine_hosts=_machine_hosts(jobs),
+        machine_hosts=_machine_hosts(jobs), harness=harness_summary(jobs, cw),
     )
+
+
+#: the parts of a job's time that are the harness's, not the model's (see ``harness_summary``)
+HARNESS_PARTS = (
+    ("start_s", "process start"),
+    ("load_s", "data loading"),
+    ("in_job_s", "task, model and meters set-up, result record"),
+    ("return_s", "result back to the driver"),
+    ("record_s", "writing to the store"),
+)
+
+
+def harness_summary(jobs: pd.DataFrame, cw: pd.DataFrame) -> dict[str, float]:
+    """Sums over a run's jobs (seconds) of the models' own work (every top-level metered phase
+    but data loading: training, prediction, latency, metrics, MD, ...) and of what the harness
+    added around it: process start (``harness.start_s``), data loading (``load.wall_s``),
+    set-up and bookkeeping inside the job (``harness.in_job_s``), the result's way back
+    (``harness.return_s``) and recording (the job's ``recorded_at`` after it came back).
+    ``overhead_s`` is their total, ``per_job_ms`` its mean per job, ``fraction`` its share of
+    the jobs' time. Empty for runs recorded before the harness was metered."""
+    if jobs.empty or cw.empty or "harness.in_job_s" not in cw.columns:
+        return {}
+    keys = [k for k in jobs["key"] if k in cw.index and math.isfinite(float(cw.at[k, "harness.in_job_s"]))]
+    if not keys:
+        return {}
+    j = jobs.set_index("key").loc[keys]
+    c = cw.loc[keys]
+    top = [col for col in c.columns if col.endswith(".wall_s") and "/" not in col and col != "load.wall_s"]
+
+    def col(name: str) -> pd.Series:
+        return c[name].astype(float).fillna(0.0) if name in c.columns else pd.Series(0.0, index=c.index)
+
+    ret = col("harness.return_s")
+    record = (j["recorded_at"].astype(float) - j["finished_at"].astype(float) - ret).clip(lower=0.0).fillna(0.0)
+    out = {
+        "jobs": float(len(keys)),
+        "work_s": float(c[top].astype(float).fillna(0.0).to_numpy().sum()) if top else 0.0,
+        "start_s": float(col("harness.start_s").sum()),
+        "load_s": float(col("load.wall_s").sum()),
+        "in_job_s": float(col("harness.in_job_s").sum()),
+        "return_s": float(ret.sum()),
+        "record_s": float(record.sum()),
+    }
+    out["overhead_s"] = sum(out[k] for k, _ in HARNESS_PARTS)
+    out["per_job_ms"] = 1e3 * out["overhead_s"] / len(keys)
+    total = out["overhead_s"] + out["work_s"]
+    out["fraction"] = out["overhead_s"] / total if total > 0 else float("nan")
+    return out
 
 
 def _machine_hosts(jobs: pd.DataFrame) -> dict[str, list[str]]:

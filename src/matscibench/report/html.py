@@ -308,6 +308,19 @@ def _machine_section(rep: RunReport) -> str:
     return "\n".join(out)
 
 
+def _harness_section(rep: RunReport) -> str:
+    from matscibench.report.render import harness_text
+
+    ht = harness_text(rep)
+    if ht is None:
+        return ""
+    rows = "".join(f"<tr><td>{esc(label)}</td><td class=\"num\">{sec:.2f}</td></tr>" for label, sec in ht[1])
+    return ('<h2 id="harness">What the harness cost</h2>'
+            f"<p>{esc(ht[0])}</p>"
+            '<div class="table-wrap"><table><thead><tr><th scope="col">part</th><th scope="col">seconds, all jobs</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table></div>")
+
+
 def _jobs_cell(r: ModelRow) -> str:
     parts = [f"{r.n_ok} ok"]
     if r.n_failed:
@@ -605,7 +618,8 @@ def render_html(rep: RunReport, results_dir: Path | None = None, out_dir: Path |
         toc.append(f'<li><a href="#{_slug("family", list(families).index(fam))}">{esc(family_title(fam))}</a><ul>')
         toc += [f'<li><a href="#{_slug("task", i)}">{esc(rep.tasks[i].task)}</a></li>' for i in idxs]
         toc.append("</ul></li>")
-    toc.append('<li><a href="#machine">Machine and software</a></li></ul></nav>')
+    toc.append('<li><a href="#machine">Machine and software</a></li>'
+               + ('<li><a href="#harness">What the harness cost</a></li>' if rep.harness else "") + "</ul></nav>")
     body += toc
     body.append('<h2 id="overview">Overview</h2>')
     body.append(_overview(rep))
@@ -621,6 +635,7 @@ def render_html(rep: RunReport, results_dir: Path | None = None, out_dir: Path |
         for i in idxs:
             body.append(sections[i])
     body.append(_machine_section(rep))
+    body.append(_harness_section(rep))
     return page(f"matscibench run {rep.run_id}", "\n".join(body))
 
 

@@ -86,6 +86,20 @@ def _task_markdown(t: TaskReport) -> list[str]:
     return out
 
 
+def harness_text(rep: RunReport) -> tuple[str, list[tuple[str, float]]] | None:
+    """(one-line summary, [(part, seconds), ...]) of what the harness cost the run, or None when
+    the run's jobs did not record it (see ``aggregate.harness_summary``)."""
+    from matscibench.report.aggregate import HARNESS_PARTS
+
+    h = rep.harness
+    if not h:
+        return None
+    line = (f"The harness cost {h['overhead_s']:.1f} s over {int(h['jobs'])} jobs ({h['per_job_ms']:.0f} ms per job), "
+            f"{100 * h['fraction']:.1f} % of the jobs' time; the models' own work (training, prediction, metrics, ...) "
+            f"took {h['work_s']:.1f} s.")
+    return line, [(label, h[k]) for k, label in HARNESS_PARTS]
+
+
 def to_markdown(rep: RunReport) -> str:
     sysinfo = rep.run.get("system") or {}
     created = rep.run.get("created_at")
@@ -113,6 +127,11 @@ def to_markdown(rep: RunReport) -> str:
     lines += ["## Results", ""]
     for t in rep.tasks:
         lines += _task_markdown(t)
+    ht = harness_text(rep)
+    if ht is not None:
+        lines += ["## What the harness cost", "", ht[0], "", "| part | seconds, all jobs |", "|---|---:|"]
+        lines += [f"| {label} | {sec:.2f} |" for label, sec in ht[1]]
+        lines.append("")
     return "\n".join(lines)
 
 

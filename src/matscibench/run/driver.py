@@ -8,7 +8,9 @@ re-plans it and skips every job already recorded, so a killed run resumes where 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import socket
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -22,7 +24,7 @@ from matscibench.errors import TRACEBACK_MAX_CHARS
 from matscibench.paths import check_name, check_writable_dir
 from matscibench.paths import results_dir as default_results_dir
 from matscibench.run.interrupt import Terminated, sigterm_as_interrupt
-from matscibench.run.job import run_job
+from matscibench.run.job import run_job, warm_group
 from matscibench.spec import NAME_MAX_CHARS, JobResult, JobSpec, ModelRef, TaskRef
 from matscibench.store import Store
 from matscibench.suite import Suite
@@ -261,6 +263,18 @@ def longest_first(jobs: list[JobSpec], past: dict[tuple[str, str], float]) -> li
     return [j for _, j in sorted(enumerate(jobs), key=cost)]
 
 
+def grouped_by_data(jobs: list[JobSpec]) -> list[JobSpec]:
+    """Jobs of one dataset next to each other, for executors that fork them from one preloaded
+    process per dataset (``JobProcessExecutor`` groups): the groups in the order of their first
+    job, each group's jobs in their given order. After ``longest_first`` this runs the groups by
+    their longest job, longest first, and each group longest first, and keeps few groups' data in
+    memory at once."""
+    groups: dict[str, list[JobSpec]] = {}
+    for j in jobs:
+        groups.setdefault(j.dataset_checksum or f"job:{j.key}", []).append(j)
+    return [j for g in groups.values() for j in g]
+
+
 def _data_hint(task: Any) -> str:
     spec = getattr(task, "spec", None)
     rel = getattr(spec, "relpath", None)
@@ -281,6 +295,31 @@ def _duration(s: float) -> str:
 
 def predictions_relpath(result: JobResult) -> str:
     return f"predictions/{result.run_id}/{result.key}.parquet"
+
+
+def harness_costs(result: JobResult, launched_at: float | None, collected_at: float) -> dict[str, float]:
+    """What the harness cost one job, outside the model's own phases (seconds):
+
+    - ``harness.start_s``: from the executor starting the job's process to ``run_job`` starting
+      in it (fork, unpickling the spec; only when the executor tells the launch time and the job
+      ran on this host: a remote worker's clock is not the driver's);
+    - ``harness.in_job_s``: inside ``run_job`` but outside every metered phase (building the task
+      and the model, meters, the result record) -- the data loading phase is ``load.wall_s``;
+    - ``harness.return_s``: from the job's end to the driver holding its result (pickling, pipe).
+
+    Recording in the store comes after these are written; the report takes it from the job's
+    ``recorded_at``."""
+    out: dict[str, float] = {}
+    start, end = result.started_at, result.finished_at
+    if launched_at is not None and start is not None and result.host == socket.gethostname():
+        out["harness.start_s"] = max(0.0, float(start) - float(launched_at))
+    if start is not None and end is not None and result.status != "failed":
+        phases = sum(v for k, v in result.costs.items()
+                     if k.endswith(".wall_s") and "/" not in k and math.isfinite(v))
+        out["harness.in_job_s"] = max(0.0, float(end) - float(start) - phases)
+    if end is not None and result.host == socket.gethostname():
+        out["harness.return_s"] = max(0.0, collected_at - float(end))
+    return out
 
 
 def record_result(store: Store, result: JobResult, out_dir: Path) -> bool:
@@ -457,6 +496,8 @@ def _run_suite(
             exclusive=exclusive,
         )
     slots = int(getattr(executor, "max_workers", n_workers) or n_workers)
+    if getattr(executor, "accepts_groups", False):
+        todo = grouped_by_data(todo)
     console.print(
         f"[bold]{'starting' if new else 'resuming'} run {plan.run_id}[/]: {plan.n_planned} jobs planned"
         + (f", {plan.n_planned - len(todo)} already recorded" if not new else "")
@@ -571,6 +612,18 @@ class _Dispatch:
 
     def run(self, todo: list[JobSpec], live: Any) -> None:
         self.queue.extend((spec, 1) for spec in todo)
+        # jobs over one dataset share a preloaded process (JobProcessExecutor's groups)
+        self.groups: dict[str, tuple[list, list]] = {}
+        #: jobs of each group not yet submitted (the group's process closes after its last)
+        self.group_left: dict[str, int] = {}
+        for spec in todo:
+            if spec.dataset_checksum:
+                self.group_left[spec.dataset_checksum] = self.group_left.get(spec.dataset_checksum, 0) + 1
+                tasks, models = self.groups.setdefault(spec.dataset_checksum, ([], []))
+                if (spec.task.name, spec.task.params) not in tasks:
+                    tasks.append((spec.task.name, spec.task.params))
+                if spec.model.model not in models:
+                    models.append(spec.model.model)
         events = self.executor.queue() if hasattr(self.executor, "queue") else None
         last_renew = time.monotonic()
         while self.queue or self.pending or self.deferred or self.retry_at:
@@ -598,6 +651,7 @@ class _Dispatch:
     def _fill(self, live: Any, events: Any) -> None:
         submit_limited = getattr(self.executor, "submit_limited", None)
         with_resources = bool(getattr(self.executor, "accepts_resources", False))
+        with_groups = bool(getattr(self.executor, "accepts_groups", False))
         while self.queue and len(self.pending) < self.window:
             spec, attempt = self.queue.popleft()
             state = self.store.claim(self.plan.run_id, spec.key, self.lease_s)
@@ -611,6 +665,11 @@ class _Dispatch:
             if with_resources:
                 model_res = next((dict(m.resources) for m in self.suite.models if m.display == spec.model.label), {})
                 kwargs["resources"] = {**self.suite.resources, **model_res}
+            if with_groups and spec.dataset_checksum in self.groups:
+                kwargs["group"] = spec.dataset_checksum
+                kwargs["warm"] = (warm_group, self.groups[spec.dataset_checksum])
+                left = self.group_left[spec.dataset_checksum] = max(0, self.group_left[spec.dataset_checksum] - 1)
+                kwargs["last_in_group"] = left == 0
             if submit_limited is not None:
                 fut = submit_limited(run_job, spec, events, timeout_s=self.limits.get(spec.task.name), **kwargs)
             else:
@@ -648,6 +707,7 @@ class _Dispatch:
             return
         result.info.setdefault("machine", self.sysinfo.get("fingerprint"))
         result.info["attempts"] = attempt
+        result.costs.update(harness_costs(result, getattr(fut, "launched_at", None), time.time()))
         if attempt > 1 and result.status == "failed":
             result.error_message = f"{result.error_message} (after {attempt} attempts)"
         record_result(self.store, result, self.out_dir)
@@ -669,6 +729,11 @@ def _finish(store: Store, outcome: RunOutcome, console: Any, report: bool, t_sta
         outcome.reports = write_reports(rep, outcome.results_dir / "reports" / outcome.run_id)
         for tab in console_tables(rep):
             console.print(tab)
+        from matscibench.report.render import harness_text
+
+        ht = harness_text(rep)
+        if ht is not None:
+            console.print(ht[0] + " Parts: " + ", ".join(f"{label} {sec:.1f} s" for label, sec in ht[1]) + ".")
     outcome.wall_s = time.perf_counter() - t_start
     console.print(
         f"[bold]run {outcome.run_id}[/] {status}: "

@@ -7,6 +7,16 @@ future with ``WorkerCrashed`` and the other jobs carry on (a process pool would 
 whole). A fresh process per job also makes its peak memory the job's own, and lets a job that
 runs past ``timeout_s`` be killed. ``ThreadExecutor`` runs jobs in the driver process (debugging,
 tests of trivial jobs).
+
+Job groups: a call submitted with ``group=key, warm=(fn, args)`` is forked from a process of its
+group (a "zygote", started once from the fork server, which ran ``fn(*args)`` first: the driver
+passes ``run.job.warm_group``, which parses the group's dataset and imports its task and model
+modules). Every job of a dataset then starts with the dataset parsed instead of parsing it again
+(measured on one fold of ``emt_formation_energy`` + ``magpie_rf``: see
+``benchmarks/bench_harness_overhead.py``). The isolation is the same: each job is still a fresh
+process of its own (own process group, limits, crash attribution, peak memory); it sees the
+group's data through copy-on-write memory, so nothing a job changes reaches another job. A job's
+resident memory includes the group's parsed dataset, as it would had the job parsed it itself.
 """
 
 from __future__ import annotations
@@ -133,6 +143,130 @@ def _tree_rss_mib(pid: int) -> float:
         return 0.0
 
 
+class _Zygote:
+    """The driver's handle on a job group's preloaded process."""
+
+    def __init__(self, ctx: Any, group: Any, owner: int, warm: tuple[Callable, tuple] | None,
+                 inherit: tuple[Any, ...] = ()) -> None:
+        self.group = group
+        #: objects (the executor's event queues) that cannot travel through a pipe: the group's
+        #: process inherits them when it starts, and a job's argument names them by position
+        self.inherit = inherit
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_zygote_main, args=(child, owner, warm, inherit), daemon=False)
+        self.proc.start()
+        child.close()
+        self.alive = True
+        #: job id -> exit code reported by the zygote after reaping the job
+        self.exit_codes: dict[int, int] = {}
+
+    def retire(self) -> None:
+        """No more jobs: the process ends once its running jobs have (their exits still come)."""
+        if self.alive:
+            self.alive = False
+            with contextlib.suppress(Exception):
+                self.conn.send(None)
+
+    def close(self) -> None:
+        if self.alive:
+            self.alive = False
+            with contextlib.suppress(Exception):
+                self.conn.send(None)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.proc.join(timeout=5)
+        if self.proc.exitcode is None:
+            with contextlib.suppress(Exception):
+                self.proc.kill()
+            self.proc.join(timeout=5)
+
+
+class _Inherited:
+    """Stands in a job's arguments for the group process's ``inherit[i]``."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+
+def _zygote_main(conn, owner_pid: int, warm: tuple[Callable, tuple] | None, inherit: tuple[Any, ...] = ()) -> None:
+    """A job group's process: run ``warm`` once, then fork one child per job request
+    ``(job id, result pipe, fn, args, kwargs)``, answer ``("started", job id, pid)``, and
+    ``("exit", job id, exit code)`` once the child is reaped. Ends when the driver's pipe closes
+    (the driver ended or closed the group); jobs still running carry on (their watchdog ends them
+    with the driver)."""
+    if warm is not None:
+        with contextlib.suppress(BaseException):
+            warm[0](*warm[1])
+    children: dict[int, int] = {}  # pid -> job id
+    while True:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            job = children.pop(pid, None)
+            if job is not None:
+                with contextlib.suppress(Exception):
+                    conn.send(("exit", job, os.waitstatus_to_exitcode(status)))
+        try:
+            if not conn.poll(0.05 if children else 1.0):
+                continue
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if msg is None:  # no more jobs: report the exits of those still running, then end
+            for pid, job in list(children.items()):
+                try:
+                    _, status = os.waitpid(pid, 0)
+                    code = os.waitstatus_to_exitcode(status)
+                except ChildProcessError:
+                    code = None
+                with contextlib.suppress(Exception):
+                    conn.send(("exit", job, code))
+            break
+        job, result_conn, fn, args, kwargs = msg
+        args = tuple(inherit[a.i] if isinstance(a, _Inherited) else a for a in args)
+        kwargs = {k: inherit[v.i] if isinstance(v, _Inherited) else v for k, v in kwargs.items()}
+        pid = os.fork()
+        if pid == 0:  # the job
+            code = 0
+            try:
+                conn.close()
+                _child(result_conn, owner_pid, fn, args, kwargs)
+            except BaseException:  # noqa: BLE001
+                code = 1
+            finally:
+                os._exit(code)
+        result_conn.close()
+        children[pid] = job
+        try:
+            conn.send(("started", job, pid))
+        except (EOFError, OSError):
+            break
+
+
+class _Job:
+    """A call the executor runs: waiting for its process, or running."""
+
+    __slots__ = ("id", "fut", "fn", "args", "kwargs", "limit", "group", "warm", "proc", "pid", "conn", "t0", "zygote",
+                 "last")
+
+    def __init__(self, id_: int, fut: Future, fn: Callable, args: tuple, kwargs: dict, limit: float | None,
+                 group: Any, warm: tuple[Callable, tuple] | None) -> None:
+        self.id, self.fut, self.fn, self.args, self.kwargs, self.limit = id_, fut, fn, args, kwargs, limit
+        self.group, self.warm = group, warm
+        self.proc: Any = None
+        self.pid: int | None = None
+        self.conn: Any = None
+        self.t0 = time.monotonic()
+        self.zygote: _Zygote | None = None
+        self.last = False
+
+
 class RemoteError(Exception):
     """An exception raised inside a worker, carried back as text."""
 
@@ -165,7 +299,12 @@ class JobProcessExecutor(Executor):
         ``JobMemoryExceeded``.
     start_method: ``forkserver`` (default where available) or ``spawn``.
     preload: modules the fork server imports once.
+    max_groups: job-group processes kept at once (see the module docstring); the one idle for
+        longest is closed when another group needs one. 0 turns groups off.
     """
+
+    #: the driver may pass ``group`` and ``warm`` to ``submit_limited``
+    accepts_groups = True
 
     def __init__(
         self,
@@ -174,6 +313,7 @@ class JobProcessExecutor(Executor):
         start_method: str | None = None,
         preload: list[str] | None = None,
         memory_limit_MiB: float | None = None,
+        max_groups: int = 3,
     ) -> None:
         self.max_workers = max(1, int(max_workers or os.cpu_count() or 1))
         self.timeout_s = timeout_s
@@ -183,9 +323,17 @@ class JobProcessExecutor(Executor):
         self.ctx = mp.get_context(method)
         if method == "forkserver":
             self.ctx.set_forkserver_preload(PRELOAD if preload is None else preload)
-        self._pending: deque[tuple[Future, Callable, tuple, dict, float | None]] = deque()
-        #: sentinel -> (process, result pipe, future, start (monotonic), time limit (s) or None)
-        self._running: dict[Any, tuple[Any, Any, Future, float, float | None]] = {}
+        # groups need fork() inside the group's process
+        self.max_groups = int(max_groups) if hasattr(os, "fork") else 0
+        self._pending: deque[_Job] = deque()
+        #: result pipe -> job (started, or waiting for its group's process to fork it)
+        self._running: dict[Any, _Job] = {}
+        #: group key -> its process, least recently used first
+        self._zygotes: dict[Any, _Zygote] = {}
+        self._queues: list[Any] = []
+        #: group processes told to end, still reporting their last jobs' exits
+        self._retired: list[_Zygote] = []
+        self._ids = 0
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe()
@@ -197,18 +345,29 @@ class JobProcessExecutor(Executor):
     # ------------------------------------------------------------- public
     def queue(self):
         """A queue that worker processes can write progress events to."""
-        return self.ctx.Queue()
+        q = self.ctx.Queue()
+        self._queues.append(q)
+        return q
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
         return self.submit_limited(fn, *args, timeout_s=self.timeout_s, **kwargs)
 
-    def submit_limited(self, fn: Callable, /, *args: Any, timeout_s: float | None, **kwargs: Any) -> Future:
-        """``submit`` with this call's own wall-clock limit (seconds; None: no limit)."""
+    def submit_limited(self, fn: Callable, /, *args: Any, timeout_s: float | None, group: Any = None,
+                       warm: tuple[Callable, tuple] | None = None, last_in_group: bool = False,
+                       **kwargs: Any) -> Future:
+        """``submit`` with this call's own wall-clock limit (seconds; None: no limit). With
+        ``group`` (a hashable key), the call is forked from that group's process, which ran
+        ``warm = (fn, args)`` once when it started (module docstring); ``last_in_group``: no
+        more calls of this group will come, its process ends once this one has been forked
+        (a later call of the group starts it again)."""
         if self._shutdown:
             raise RuntimeError("cannot submit after shutdown")
         fut: Future = Future()
         with self._lock:
-            self._pending.append((fut, fn, args, kwargs, timeout_s))
+            self._ids += 1
+            job = _Job(self._ids, fut, fn, args, kwargs, timeout_s, group if self.max_groups > 0 else None, warm)
+            job.last = bool(last_in_group)
+            self._pending.append(job)
         self._wake()
         return fut
 
@@ -217,13 +376,10 @@ class JobProcessExecutor(Executor):
         if cancel_futures:
             with self._lock:
                 while self._pending:
-                    fut, *_ = self._pending.popleft()
-                    fut.cancel()
+                    self._pending.popleft().fut.cancel()
                 running = list(self._running.values())
-            for proc, *_ in running:
-                _kill_group(proc.pid)  # the job and every process it started
-                with contextlib.suppress(Exception):
-                    proc.kill()
+            for job in running:
+                self._kill_job(job)
         self._wake()
         if wait:
             self._thread.join()
@@ -233,23 +389,121 @@ class JobProcessExecutor(Executor):
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
 
+    def _zygote(self, job: _Job) -> _Zygote | None:
+        """The live process of ``job``'s group, started when missing (None: run it plainly)."""
+        z = self._zygotes.pop(job.group, None)
+        if z is not None and not z.alive:
+            z = None
+        if z is None:
+            busy = {j.zygote.group for j in self._running.values() if j.zygote is not None}
+            while len(self._zygotes) >= self.max_groups:
+                idle = [g for g in self._zygotes if g not in busy]
+                if not idle:
+                    return None
+                self._retire(self._zygotes[idle[0]])
+            try:
+                z = _Zygote(self.ctx, job.group, self._owner, job.warm, tuple(self._queues))
+            except Exception:  # noqa: BLE001 - e.g. no more processes: run the job plainly
+                return None
+        self._zygotes[job.group] = z  # most recently used last
+        return z
+
     def _launch(self) -> None:
         while len(self._running) < self.max_workers:
             with self._lock:
                 if not self._pending:
                     return
-                fut, fn, args, kwargs, limit = self._pending.popleft()
-            if not fut.set_running_or_notify_cancel():
-                continue
+                job = self._pending.popleft()
+            if not job.fut.running() and not job.fut.set_running_or_notify_cancel():
+                continue  # cancelled (a job put back after its group's process died is running already)
             recv, send = self.ctx.Pipe(duplex=False)
-            proc = self.ctx.Process(target=_child, args=(send, self._owner, fn, args, kwargs), daemon=False)
+            z = self._zygote(job) if job.group is not None else None
             try:
-                proc.start()
-            except Exception as exc:
-                fut.set_exception(exc)
+                if z is not None:
+                    args, kwargs = self._for_zygote(z, job.args), dict(zip(job.kwargs, self._for_zygote(z, tuple(job.kwargs.values()))))
+                    z.conn.send((job.id, send, job.fn, args, kwargs))
+                    job.zygote = z
+                else:
+                    job.proc = self.ctx.Process(target=_child, args=(send, self._owner, job.fn, job.args, job.kwargs),
+                                                daemon=False)
+                    job.proc.start()
+                    job.pid = job.proc.pid
+            except Exception as exc:  # noqa: BLE001
+                send.close()
+                recv.close()
+                if z is not None:  # the group's process is gone: run this job plainly
+                    self._drop_zygote(z)
+                    job.group = None
+                    with self._lock:
+                        self._pending.appendleft(job)
+                    continue
+                job.fut.set_exception(exc)
                 continue
             send.close()
-            self._running[proc.sentinel] = (proc, recv, fut, time.monotonic(), limit)
+            job.conn = recv
+            job.t0 = time.monotonic()
+            job.fut.launched_at = time.time()  # type: ignore[attr-defined]  # the driver's harness accounting
+            self._running[recv] = job
+
+    def _for_zygote(self, z: _Zygote, args: tuple) -> tuple:
+        """``args`` with the executor's queues replaced by their place in ``z.inherit``; raises
+        when a queue was made after ``z`` started (the job then runs plainly)."""
+        out = []
+        for a in args:
+            if any(a is q for q in self._queues):
+                i = next((i for i, q in enumerate(z.inherit) if q is a), None)
+                if i is None:
+                    raise RuntimeError("a queue newer than the group's process")
+                a = _Inherited(i)
+            out.append(a)
+        return tuple(out)
+
+    def _retire(self, z: _Zygote) -> None:
+        """Close a group's process that no job will need any more (its forked jobs run on; the
+        process reports their exits, then ends)."""
+        if self._zygotes.get(z.group) is z:
+            del self._zygotes[z.group]
+        z.retire()
+        self._retired.append(z)
+
+    def _drop_zygote(self, z: _Zygote) -> None:
+        """A group's process died or stopped answering: jobs it had not yet forked run plainly."""
+        z.alive = False
+        if self._zygotes.get(z.group) is z:
+            del self._zygotes[z.group]
+        for conn, job in list(self._running.items()):
+            if job.zygote is z and job.pid is None:
+                del self._running[conn]
+                with contextlib.suppress(Exception):
+                    conn.close()
+                job.zygote, job.group = None, None
+                with self._lock:
+                    self._pending.appendleft(job)
+        with contextlib.suppress(Exception):
+            z.conn.close()
+
+    def _zygote_message(self, z: _Zygote) -> None:
+        try:
+            msg = z.conn.recv()
+        except (EOFError, OSError):
+            if z in self._retired:  # it ended as told
+                self._retired.remove(z)
+                z.close()
+            else:
+                self._drop_zygote(z)
+            return
+        kind, job_id, value = msg
+        if kind == "started":
+            for job in self._running.values():
+                if job.id == job_id and job.zygote is z:
+                    job.pid = value
+                    job.t0 = time.monotonic()  # the limit counts from the fork, not the group's warm-up
+                    if job.last and not any(j.group == z.group for j in self._pending) and not any(
+                            j.zygote is z and j.pid is None for j in self._running.values()):
+                        self._retire(z)
+                    break
+        elif kind == "exit":
+            z.exit_codes[job_id] = value
 
     def _fail(self, fut: Future, exc: BaseException, t0: float) -> None:
         """Fail a future with ``exc`` carrying the wall time (Unix s) the job started and ended,
@@ -259,8 +513,21 @@ class JobProcessExecutor(Executor):
         exc.finished_at = now  # type: ignore[attr-defined]
         fut.set_exception(exc)
 
-    def _finish(self, sentinel: Any) -> None:
-        proc, conn, fut, t0, _limit = self._running.pop(sentinel)
+    def _exit_code(self, job: _Job) -> int | None:
+        if job.proc is not None:
+            job.proc.join(timeout=5)
+            return job.proc.exitcode
+        z = job.zygote
+        if z is None:
+            return None
+        deadline = time.monotonic() + 2.0
+        while job.id not in z.exit_codes and (z.alive or z in self._retired) and time.monotonic() < deadline:
+            if z.conn.poll(0.05):
+                self._zygote_message(z)
+        return z.exit_codes.pop(job.id, None)
+
+    def _finish(self, conn: Any) -> None:
+        job = self._running.pop(conn)
         payload = None
         try:
             if conn.poll():
@@ -269,15 +536,25 @@ class JobProcessExecutor(Executor):
             payload = None
         finally:
             conn.close()
-        proc.join(timeout=5)
-        # processes the job started and left running (a subprocess, a pool) end with it
-        _kill_group(proc.pid)
         if payload is None:
-            self._fail(fut, WorkerCrashed(f"the worker process died without a result ({_signal_name(proc.exitcode)})"), t0)
+            code = self._exit_code(job)
+        elif job.proc is not None:
+            job.proc.join(timeout=5)
+        # processes the job started and left running (a subprocess, a pool) end with it
+        if job.pid is not None:
+            _kill_group(job.pid)
+        if payload is None:
+            self._fail(job.fut, WorkerCrashed(f"the worker process died without a result ({_signal_name(code)})"), job.t0)
         elif payload[0] == "ok":
-            fut.set_result(payload[1])
+            job.fut.set_result(payload[1])
         else:
-            fut.set_exception(RemoteError(*payload[1]))
+            job.fut.set_exception(RemoteError(*payload[1]))
+
+    def _close_zygotes(self) -> None:
+        for z in [*self._zygotes.values(), *self._retired]:
+            z.close()
+        self._zygotes.clear()
+        self._retired.clear()
 
     def _loop(self) -> None:
         while True:
@@ -288,13 +565,11 @@ class JobProcessExecutor(Executor):
                     if not self._pending:
                         break
                 self._launch()
-            handles: list[Any] = [self._wake_r]
-            conns = {}
-            for sentinel, (_proc, conn, _fut, _t, _limit) in self._running.items():
-                handles.append(conn)
-                conns[conn] = sentinel
+            handles: list[Any] = [self._wake_r, *self._running]
+            zyg = {z.conn: z for z in [*self._zygotes.values(), *self._retired] if z.alive or z in self._retired}
+            handles.extend(zyg)
             timeout = 0.25 if self.memory_limit_MiB else 1.0
-            limited = [t + lim for (*_, t, lim) in self._running.values() if lim is not None]
+            limited = [j.t0 + j.limit for j in self._running.values() if j.limit is not None]
             if limited:
                 timeout = max(0.0, min(timeout, min(limited) - time.monotonic()))
             ready = mp_wait(handles, timeout=timeout)
@@ -302,41 +577,55 @@ class JobProcessExecutor(Executor):
                 if h == self._wake_r:
                     with contextlib.suppress(BlockingIOError, OSError):
                         os.read(self._wake_r, 4096)
-                elif h in conns and conns[h] in self._running:
-                    self._finish(conns[h])
+                elif h in zyg:
+                    self._zygote_message(zyg[h])
+                elif h in self._running and self._running[h].pid is not None:
+                    self._finish(h)
             # processes that exited without writing (crashes): their pipe reads EOF, caught above;
             # memory limits:
             if self.memory_limit_MiB:
-                for sentinel, (proc, conn, fut, t0, _limit) in list(self._running.items()):
-                    rss = _tree_rss_mib(proc.pid)
+                for job in list(self._running.values()):
+                    if job.pid is None:
+                        continue
+                    rss = _tree_rss_mib(job.pid)
                     if rss > self.memory_limit_MiB:
-                        self._kill(sentinel)
+                        self._kill(job)
                         self._fail(
-                            fut,
+                            job.fut,
                             JobMemoryExceeded(
                                 f"the job used {rss:,.0f} MiB of resident memory, over its limit of "
                                 f"{self.memory_limit_MiB:,.0f} MiB, and was killed"
                             ),
-                            t0,
+                            job.t0,
                         )
             # time limits:
             if limited:
                 now = time.monotonic()
-                for sentinel, (proc, conn, fut, t0, limit) in list(self._running.items()):
-                    if limit is not None and now - t0 > limit:
-                        self._kill(sentinel)
-                        self._fail(fut, JobTimeout(f"the job ran past its time limit of {limit:g} s and was killed"), t0)
+                for job in list(self._running.values()):
+                    if job.pid is not None and job.limit is not None and now - job.t0 > job.limit:
+                        self._kill(job)
+                        self._fail(job.fut, JobTimeout(f"the job ran past its time limit of {job.limit:g} s and was killed"), job.t0)
+        self._close_zygotes()
         os.close(self._wake_r)
         os.close(self._wake_w)
 
-    def _kill(self, sentinel: Any) -> None:
+    def _kill_job(self, job: _Job) -> None:
+        """SIGKILL a job and every process it started."""
+        if job.pid is not None:
+            _kill_group(job.pid)
+            with contextlib.suppress(OSError):
+                os.kill(job.pid, signal.SIGKILL)
+        if job.proc is not None:
+            with contextlib.suppress(Exception):
+                job.proc.kill()
+
+    def _kill(self, job: _Job) -> None:
         """Kill a running job and every process it started; forget it."""
-        proc, conn, *_ = self._running.pop(sentinel)
-        _kill_group(proc.pid)
-        with contextlib.suppress(Exception):
-            proc.kill()
-        proc.join(timeout=5)
-        conn.close()
+        self._running.pop(job.conn, None)
+        self._kill_job(job)
+        if job.proc is not None:
+            job.proc.join(timeout=5)
+        job.conn.close()
 
 
 class ThreadExecutor(Executor):

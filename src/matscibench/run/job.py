@@ -10,7 +10,7 @@ from typing import Any
 
 from matscibench.spec import JobResult, JobSpec
 
-__all__ = ["run_job", "limit_threads"]
+__all__ = ["run_job", "limit_threads", "warm_group"]
 
 
 @contextlib.contextmanager
@@ -123,6 +123,35 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     )
     emit({"kind": "done", "status": "ok"})
     return res
+
+
+def warm_group(task_refs: list[tuple[str, dict[str, Any]]], model_names: list[str]) -> None:
+    """Prepare a job group's preloaded process (``JobProcessExecutor``'s ``group``/``warm``): the
+    jobs of the group are forked from it afterwards and start with everything here done once
+    instead of once per job. Reads each task's data into memory (``Task.warm`` with
+    ``keep_loaded``), imports the task and model modules of this package (never a third-party
+    model's module: it might start threads that a fork would break), the meters, and reads the
+    machine fingerprint. Model code is not run. Whatever fails here is left for the job to meet
+    and report."""
+    from matscibench.data.base import keep_loaded
+    from matscibench.families.registry import get_model_entry, get_task, resolve_factory
+
+    keep_loaded(True)
+    for name, params in task_refs:
+        with contextlib.suppress(Exception):
+            get_task(name, **params).warm()
+    for model in model_names:
+        with contextlib.suppress(Exception):
+            entry = get_model_entry(model)
+            if isinstance(entry.factory, str) and entry.factory.startswith("matscibench."):
+                resolve_factory(entry.factory)
+    with contextlib.suppress(Exception):
+        import threadpoolctl  # noqa: F401
+
+        import matscibench.cost.meters  # noqa: F401
+        import matscibench.run.concurrency  # noqa: F401
+
+        _machine()
 
 
 def probe_models(items: list[tuple[str, str, dict[str, Any], list[tuple[str, dict[str, Any]]]]]) -> dict[str, dict[str, Any]]:

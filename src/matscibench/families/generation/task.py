@@ -270,6 +270,10 @@ class GenerationTask(Task):
             return sums[0]
         return hashlib.sha256("|".join(sums).encode()).hexdigest()
 
+    def warm(self) -> None:
+        for spec in self._specs():
+            spec.load()
+
     def load_split(self) -> GenerationSplit:
         """The training and test crystals of this task (EMT alloys: two seeded halves)."""
         specs = self._specs()

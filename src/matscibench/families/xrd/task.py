@@ -192,6 +192,9 @@ class XrdTask(Task):
             keep &= ds.labels["crystal_system"].isin(self.crystal_systems).to_numpy()
         return np.nonzero(keep)[0]
 
+    def warm(self) -> None:
+        self.load()
+
     def load(self):
         """(training dataset, [test datasets]) with every label the target needs."""
         train = self.train_spec.load()
