@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from matscibench.featurizers.crystal_graph import GraphCache, crystal_graph, structure_key
+from matscibench.featurizers.crystal_graph import (
+    GraphCache,
+    crystal_graph,
+    structure_key,
+)
 
 A = 5.64  # rock-salt NaCl, Å
 

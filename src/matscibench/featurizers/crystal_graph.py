@@ -39,13 +39,13 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "GRAPH_VERSION",
     "CrystalGraph",
+    "GraphCache",
     "crystal_graph",
     "crystal_graphs",
     "structure_arrays",
     "structure_key",
-    "GraphCache",
-    "GRAPH_VERSION",
 ]
 
 #: bump when the graph a structure gives changes (invalidates the on-disk cache)
@@ -76,7 +76,7 @@ class CrystalGraph:
 
     @property
     def n_atoms(self) -> int:
-        return int(len(self.z))
+        return len(self.z)
 
     @property
     def n_edges(self) -> int:
@@ -95,12 +95,14 @@ def structure_arrays(x: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(atomic numbers, Cartesian positions Å, cell rows Å) of a periodic pymatgen ``Structure``
     or ASE ``Atoms``; anything else is refused with what was given."""
     if hasattr(x, "lattice") and hasattr(x, "cart_coords"):  # pymatgen Structure
-        if not x.is_ordered:
+        try:
+            z = x.atomic_numbers  # pymatgen refuses this on a disordered structure
+        except AttributeError as exc:
             raise ValueError(
                 f"crystal graph of {x.composition.reduced_formula}: the structure is disordered (partial "
                 "occupancies); order it first (e.g. pymatgen's OrderDisorderedStructureTransformation)"
-            )
-        return (np.asarray(x.atomic_numbers, dtype=np.int64), np.asarray(x.cart_coords, dtype=np.float64),
+            ) from exc
+        return (np.asarray(z, dtype=np.int64), np.asarray(x.cart_coords, dtype=np.float64),
                 np.asarray(x.lattice.matrix, dtype=np.float64))
     if hasattr(x, "get_atomic_numbers") and hasattr(x, "cell"):  # ASE Atoms
         if not np.asarray(x.pbc).all():
@@ -158,8 +160,9 @@ def crystal_graph(x: Any, cutoff: float = 8.0, max_neighbors: int | None = 12, l
     S = np.asarray(S, dtype=np.int64).reshape(-1, 3)
     D = np.asarray(D, dtype=np.float64).reshape(-1, 3)
     d = np.sqrt(np.einsum("ij,ij->i", D, D))
-    # a deterministic order: by centre, then distance, then neighbour and shift
-    order = np.lexsort((S[:, 2], S[:, 1], S[:, 0], j, np.round(d, 6), i))
+    # by centre, then distance (stable: vesin's order among equal distances, itself deterministic;
+    # the whole-shell cut below does not depend on the order of ties)
+    order = np.lexsort((d, i))
     i, j, S, D, d = i[order], j[order], S[order], D[order], d[order]
     if max_neighbors is not None and len(i):
         k = int(max_neighbors)
@@ -293,9 +296,8 @@ class GraphCache:
             arrays[f"{name}_ptr"] = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         digest = hashlib.sha1("".join(keys).encode()).hexdigest()[:16]
         self.dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.dir / f"pack-{digest}-{os.getpid()}.npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+        with atomic_path(self.dir / f"pack-{digest}-{os.getpid()}.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
 
 
 def crystal_graphs(X: Sequence[Any], cutoff: float = 8.0, max_neighbors: int | None = 12, line_graph: bool = False,

@@ -44,10 +44,18 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from matscibench.cost.meters import phase
-from matscibench.featurizers.crystal_graph import CrystalGraph, GraphCache, crystal_graphs
-from matscibench.models.base import EpochCallback, is_classification_target, torch_deterministic
+from matscibench.featurizers.crystal_graph import (
+    CrystalGraph,
+    GraphCache,
+    crystal_graphs,
+)
+from matscibench.models.base import (
+    EpochCallback,
+    is_classification_target,
+    torch_deterministic,
+)
 
-__all__ = ["CrystalGraphModel", "collate", "COMMON_PARAMS"]
+__all__ = ["COMMON_PARAMS", "CrystalGraphModel", "collate"]
 
 #: the trainer's hyper-parameters (every network's ``__init__`` takes them, after its own)
 COMMON_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "loss", "validation_fraction", "patience",
@@ -173,7 +181,7 @@ class CrystalGraphModel(BaseEstimator):
             va = np.arange(n, n + len(X_va))
             X, y = X + X_va, np.concatenate([y, y_va])
         else:
-            n_val = int(round(self.validation_fraction * n)) if n >= 10 else 0
+            n_val = round(self.validation_fraction * n) if n >= 10 else 0
             perm = rng.permutation(n)
             va, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         with phase("featurize"):
@@ -210,7 +218,7 @@ class CrystalGraphModel(BaseEstimator):
                 loss = loss_fn(pred, target[idx].to(self.device_))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
-                        f"{self.label}: the training loss became {float(loss)} at epoch {epoch}, batch {k + 1} "
+                        f"{self.label}: the training loss became {float(loss.detach())} at epoch {epoch}, batch {k + 1} "
                         f"(learning rate {float(self.lr):g}); lower lr or check the targets for NaN/inf")
                 opt.zero_grad()
                 loss.backward()

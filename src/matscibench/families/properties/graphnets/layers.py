@@ -18,12 +18,12 @@ from torch_geometric.nn.aggr import Set2Set
 from torch_geometric.utils import scatter
 
 __all__ = [
-    "GaussianBasis",
-    "SoftPlus2",
-    "CGCNNNet",
-    "MEGNetNet",
-    "EdgeGatedGraphConv",
     "ALIGNNNet",
+    "CGCNNNet",
+    "EdgeGatedGraphConv",
+    "GaussianBasis",
+    "MEGNetNet",
+    "SoftPlus2",
 ]
 
 #: atomic numbers 1..118 (index 0 unused)
@@ -82,7 +82,7 @@ class CGCNNNet(nn.Module):
     def __init__(self, atom_fea_len: int, n_conv: int, h_fea_len: int, n_h: int, cutoff: float,
                  gaussian_step: float, n_out: int = 1) -> None:
         super().__init__()
-        n_g = int(round(cutoff / gaussian_step)) + 1
+        n_g = round(cutoff / gaussian_step) + 1
         self.embedding = nn.Embedding(N_ELEMENTS, atom_fea_len)
         self.rbf = GaussianBasis(0.0, cutoff, n_g, gaussian_step)
         self.convs = nn.ModuleList(CGConv(atom_fea_len, dim=n_g, aggr="add", batch_norm=True) for _ in range(n_conv))

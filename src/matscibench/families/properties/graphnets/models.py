@@ -10,7 +10,7 @@ from __future__ import annotations
 from matscibench.families.properties.graphnets.base import CrystalGraphModel
 from matscibench.models.base import require_packages
 
-__all__ = ["CGCNNModel", "MEGNetModel", "ALIGNNModel"]
+__all__ = ["ALIGNNModel", "CGCNNModel", "MEGNetModel"]
 
 
 class CGCNNModel(CrystalGraphModel):
