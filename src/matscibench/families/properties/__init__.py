@@ -63,6 +63,20 @@ FAMILY = Family(
             "ALIGNN (Choudhary & DeCost 2021): edge-gated convolutions on the atom graph and its line graph "
             "(bond angles), 8 Å / 12 neighbours; small CPU widths (hidden 32, 2 + 1 layers, 30 epochs)",
         ),
+        ModelEntry(
+            "alignn_upstream",
+            "matscibench.families.properties.graphnets.adapters:UpstreamALIGNNModel",
+            {},
+            "the alignn package's own DGL-free ALIGNN (ALIGNNAtomWisePure) and graphs (CGCNN atom features), "
+            "trained by our shared trainer; needs pip install alignn; small CPU widths",
+        ),
+        ModelEntry(
+            "m3gnet_matgl",
+            "matscibench.families.properties.graphnets.adapters:MatglM3GNetModel",
+            {},
+            "matgl's M3GNet (Chen & Ong 2022, three-body interactions) as an intensive property model, trained "
+            "from scratch by our shared trainer; needs pip install matgl; small CPU widths",
+        ),
     ),
     default_timeout_s=3 * 3600.0,
 )

@@ -19,9 +19,13 @@ from typing import Any
 import numpy as np
 
 from matscibench.data.base import Dataset
-from matscibench.families.supervised import CLASSIFICATION_METRICS, REGRESSION_METRICS, PropertyTask
+from matscibench.families.supervised import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    PropertyTask,
+)
 
-__all__ = ["PropertyTask", "SplitPropertyTask", "REGRESSION_METRICS", "CLASSIFICATION_METRICS", "register_tasks"]
+__all__ = ["CLASSIFICATION_METRICS", "REGRESSION_METRICS", "PropertyTask", "SplitPropertyTask", "register_tasks"]
 
 
 class SplitPropertyTask(PropertyTask):

@@ -99,7 +99,8 @@ class CrystalGraphModel(BaseEstimator):
     Subclasses set ``line_graph`` (class attribute: whether the network reads bond angles), keep
     ``cutoff`` and ``max_neighbors`` among their parameters and implement ``_build(n_out)``,
     returning a ``torch.nn.Module`` whose ``forward(batch)`` maps a ``collate`` batch to one value
-    per graph (shape (n_graphs,)).
+    per graph (shape (n_graphs,)). Adapters of other packages override ``_graphs`` (their own
+    graph format), ``_collate`` and ``_forward``; the training loop stays this one.
     """
 
     input_types = ("structure",)
@@ -126,6 +127,14 @@ class CrystalGraphModel(BaseEstimator):
             return graphs
         return crystal_graphs(X, float(self.cutoff), k, self.line_graph)
 
+    def _collate(self, graphs: Sequence[Any]) -> Any:
+        """A training or inference batch of what ``_graphs`` returned (on ``device_``)."""
+        return collate(graphs, self.device_, self.line_graph)
+
+    def _forward(self, batch: Any):
+        """One value per graph of the batch (a tensor of shape (n_graphs,))."""
+        return self.net_(batch)
+
     def _device(self):
         import torch
 
@@ -141,8 +150,8 @@ class CrystalGraphModel(BaseEstimator):
         self.net_.eval()
         with torch.no_grad():
             for s in range(0, len(graphs), batch_size):
-                b = collate(graphs[s: s + batch_size], self.device_, self.line_graph)
-                out.append(self.net_(b).view(-1).double().cpu().numpy())
+                b = self._collate(graphs[s: s + batch_size])
+                out.append(self._forward(b).view(-1).double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
     def _output(self, raw: np.ndarray) -> np.ndarray:
@@ -213,8 +222,8 @@ class CrystalGraphModel(BaseEstimator):
             order = tr[rng.permutation(len(tr))]
             # near-equal batches (never a last batch of one crystal, which batch norm refuses)
             for k, idx in enumerate(np.array_split(order, n_batches)):
-                b = collate([graphs[i] for i in idx], self.device_, self.line_graph)
-                pred = self.net_(b).view(-1)
+                b = self._collate([graphs[i] for i in idx])
+                pred = self._forward(b).view(-1)
                 loss = loss_fn(pred, target[idx].to(self.device_))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
