@@ -42,6 +42,41 @@ FAMILY = Family(
             "Magpie + neighbour-list structure descriptors (38) + histogram gradient boosting, "
             "reports validation MAE every 25 rounds (time to target)",
         ),
+        ModelEntry(
+            "cgcnn",
+            "matscibench.families.properties.graphnets.models:CGCNNModel",
+            {},
+            "CGCNN (Xie & Grossman 2018): PyG CGConv gated convolutions on 8 Å / 12-neighbour periodic graphs, "
+            "Gaussian bond expansion, mean pooling; small CPU widths (32-d atoms, 3 convolutions, 30 epochs)",
+        ),
+        ModelEntry(
+            "megnet",
+            "matscibench.families.properties.graphnets.models:MEGNetModel",
+            {},
+            "MEGNet (Chen et al. 2019): blocks updating bonds, atoms and a global state, Set2Set readout, "
+            "5 Å graphs; small CPU widths (2 blocks of 32/16, 30 epochs)",
+        ),
+        ModelEntry(
+            "alignn",
+            "matscibench.families.properties.graphnets.models:ALIGNNModel",
+            {},
+            "ALIGNN (Choudhary & DeCost 2021): edge-gated convolutions on the atom graph and its line graph "
+            "(bond angles), 8 Å / 12 neighbours; small CPU widths (hidden 32, 2 + 1 layers, 30 epochs)",
+        ),
+        ModelEntry(
+            "alignn_upstream",
+            "matscibench.families.properties.graphnets.adapters:UpstreamALIGNNModel",
+            {},
+            "the alignn package's own DGL-free ALIGNN (ALIGNNAtomWisePure) and graphs (CGCNN atom features), "
+            "trained by our shared trainer; needs pip install alignn; small CPU widths",
+        ),
+        ModelEntry(
+            "m3gnet_matgl",
+            "matscibench.families.properties.graphnets.adapters:MatglM3GNetModel",
+            {},
+            "matgl's M3GNet (Chen & Ong 2022, three-body interactions) as an intensive property model, trained "
+            "from scratch by our shared trainer; needs pip install matgl; small CPU widths",
+        ),
     ),
     default_timeout_s=3 * 3600.0,
 )
