@@ -27,7 +27,7 @@ from matscibench.errors import PredictionsFileError
 from matscibench.models.replay import ReplayModel, TableIds, read_table, row_label
 from matscibench.sim.units import QUANTITY_UNITS, normalize_unit, quantity_factor
 
-__all__ = ["check_scale", "declared_factor", "PropertyReplay", "PropertyReplayProba", "finite_column"]
+__all__ = ["check_scale", "declared_factor", "normalize_unit", "PropertyReplay", "PropertyReplayProba", "finite_column"]
 
 
 def _kind_of(unit: str) -> dict[str, float] | None:

@@ -22,23 +22,30 @@ def replay_costs(costs: dict[str, float], model: Any) -> tuple[dict[str, float],
     """The costs of a job that replayed a predictions file: the harness's own (``HARNESS_COST_PHASES``)
     as measured, the model's as the submitter declares them (never mixed with measured ones: the
     returned note lists which are declared), the rest not measured here."""
-    from matscibench.errors import PredictionsFileError
-    from matscibench.report.aggregate import COST_COLUMNS
-
-    measured = {k: v for k, v in costs.items() if k.split(".", 1)[0].split("/", 1)[0] in HARNESS_COST_PHASES}
-    declared = dict(getattr(model, "declared_costs", {}) or {})
-    known = {c.key for c in COST_COLUMNS}
-    unknown = sorted(set(declared) - known)
-    if unknown:
-        raise PredictionsFileError(f"{model.meta.path}: declared cost(s) {unknown} are not costs the reports know; "
-                                   f"use: {', '.join(sorted(known))}")
-    clash = sorted(set(declared) & set(measured))
-    if clash:
-        raise PredictionsFileError(f"{model.meta.path}: declared cost(s) {clash} are measured here (the harness's own "
-                                   "work); leave them out")
+    measured = {k: v for k, v in costs.items() if _harness_cost(k)}
+    declared = check_declared_costs(model)
     note = {"model_costs": "declared" if declared else "not measured here", "declared": sorted(declared),
             "declared_in": getattr(model.meta, "path", None), "measured_here": sorted(measured)}
     return {**measured, **declared}, note
+
+
+def _harness_cost(key: str) -> bool:
+    return key.split(".", 1)[0].split("/", 1)[0] in HARNESS_COST_PHASES
+
+
+def check_declared_costs(model: Any) -> dict[str, float]:
+    """The costs a replayed model declares, checked: names the reports know, none of the harness's own."""
+    from matscibench.errors import PredictionsFileError
+    from matscibench.report.aggregate import COST_COLUMNS
+
+    declared = dict(getattr(model, "declared_costs", {}) or {})
+    known = {c.key for c in COST_COLUMNS if not _harness_cost(c.key)}
+    unknown = sorted(set(declared) - known)
+    if unknown:
+        where = getattr(getattr(model, "meta", None), "path", None) or "the model description"
+        raise PredictionsFileError(f"{where}: declared cost(s) {unknown} are not model costs the reports know (costs of "
+                                   f"loading data and computing metrics are measured here); use: {', '.join(sorted(known))}")
+    return declared
 
 
 def _provenance(spec: JobSpec, task: Any, model: Any) -> dict[str, Any]:
@@ -129,6 +136,8 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
             task = get_task(spec.task.name, **spec.task.params)
             model = bind_to_task(build_model(spec.model.model, spec.model.params), task)
             set_seed(model, spec.seed)
+            if is_replay(model):
+                check_declared_costs(model)
             reason = task.incompatibility(model)
             if reason:
                 return JobResult.failure(spec, RuntimeError(reason), status="skipped", pid=os.getpid(), started_at=started)

@@ -165,6 +165,7 @@ class GenerationTask(Task):
     """
 
     family = "generation"
+    predictions_file_model = "matscibench.families.generation.replay:GenerationReplay"
 
     def __init__(
         self,
@@ -269,6 +270,9 @@ class GenerationTask(Task):
         if len(sums) == 1:
             return sums[0]
         return hashlib.sha256("|".join(sums).encode()).hexdigest()
+
+    def data_sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s for spec in self._specs() for s in (getattr(spec, "sources", ()) or ())))
 
     def load_split(self) -> GenerationSplit:
         """The training and test crystals of this task (EMT alloys: two seeded halves)."""
