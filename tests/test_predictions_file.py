@@ -319,3 +319,78 @@ def test_a_task_without_a_replay_model_says_so(tmp_path):
     (tmp_path / "x.csv").write_text("id,prediction\n0,1\n")
     res = _job("xtb_mol_all", MOLS, "predictions_file", {"path": str(tmp_path / "x.csv")})
     _fails(res, "does not score predictions files")
+
+
+# ------------------------------------------------------------------------------ the command, reports, cards
+def test_score_command_records_reports_and_marks_costs(rf_jobs, tmp_path):
+    from typer.testing import CliRunner
+
+    from matscibench.cli import app
+
+    df = _property_table(rf_jobs, "emt_formation_energy")
+    path = tmp_path / "other_rf.csv"
+    df.to_csv(path, index=False)
+    (tmp_path / "other_rf.yaml").write_text(
+        "card:\n  name: RF elsewhere\n  training_data: [EMT alloys (generated here)]\n"
+        "costs:\n  train.total_s: 12.5\n")
+    out = tmp_path / "res"
+    res = CliRunner().invoke(app, ["score", "emt_formation_energy", str(path), "-r", str(out), "-q",
+                                   "-p", json.dumps(SMALL_EMT).join(["dataset_params=", ""])])
+    assert res.exit_code == 0, res.output
+    rep_dir = next((out / "reports").iterdir())
+    rep = json.loads((rep_dir / "report.json").read_text())
+    (task,) = rep["tasks"]
+    (row,) = task["models"]
+    assert row["model"] == "other_rf" and row["jobs"]["ok"] == 2  # the two folds the file covers
+    want = np.mean([rf_jobs[("emt_formation_energy", f)].metrics["mae"] for f in (0, 1)])
+    assert row["metrics"]["mae"]["center"] == pytest.approx(want, rel=1e-12)
+    assert row["predictions_file"] and row["declared_costs"] == ["train.total_s"]
+    assert row["costs"]["train.total_s"]["center"] == 12.5
+    assert "predict.throughput_structures_per_s" not in row["costs"]  # not measured, not invented
+    assert row["card"]["name"] == "RF elsewhere"
+    assert row["possible_leakage"] == ["EMT alloys (generated here)"]
+    md = (rep_dir / "report.md").read_text()
+    assert "12.5 (declared)" in md and "not measured here" in md and "possible leakage" in md
+    html = (rep_dir / "report.html").read_text()
+    assert 'class="declared"' in html and "not measured here" in html and "possible leakage" in html
+    assert "RF elsewhere" in html
+    # a bad file: one clear error line naming it, before anything runs
+    df.iloc[1:].to_csv(path, index=False)
+    res = CliRunner().invoke(app, ["score", "emt_formation_energy", str(path), "-r", str(out), "-q",
+                                   "-p", json.dumps(SMALL_EMT).join(["dataset_params=", ""])])
+    assert res.exit_code != 0 and "missing ids" in str(res.exception)
+
+
+def test_cards_of_builtin_models_and_leakage():
+    from matscibench.data.sources import overlap
+    from matscibench.families.registry import model_card
+    from matscibench.models.base import TRAINED_ON_TASK, ModelCard
+
+    # a universal potential trained on MPtrj, scored on a Materials Project task: possible leakage
+    card = model_card("chgnet", object())
+    assert card.training_data == ("MPtrj",) and card.n_parameters == 412_525 and card.doi
+    assert overlap(card.training_data, get_task("matbench_mp_e_form").data_sources()) == ["Materials Project"]
+    assert overlap(card.training_data, get_task("emt_formation_energy").data_sources()) == []
+    assert overlap(["QM9"], ["Materials Project"]) == []
+    # a model fitted in each job: trained on the task's own split, its hyperparameters recorded
+    from matscibench.models.dummy import DummyModel
+
+    card = model_card("dummy", DummyModel())
+    assert card.training_data == (TRAINED_ON_TASK,) and card.license == "MIT" and "classifier" in card.hyperparameters
+    assert overlap(card.training_data, ["EMT alloys (generated here)"], ignore=[TRAINED_ON_TASK]) == []
+    # cards round-trip, and a bad field names itself
+    assert ModelCard.from_dict(card.as_dict()) == card
+    with pytest.raises(ValueError, match="n_params"):
+        ModelCard.from_dict({"n_params": 3}, "x.yaml")
+
+
+def test_every_registered_model_gets_a_card():
+    from matscibench.families.registry import list_models
+
+    for name, entry in list_models().items():
+        if name == "predictions_file":
+            continue
+        from matscibench.families.registry import model_card
+
+        card = model_card(name, object())
+        assert card.name and card.license and card.code_url, name

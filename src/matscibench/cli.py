@@ -145,10 +145,15 @@ def score(
             fold_list = [int(x) for x in folds.split(",") if x.strip()]
         except ValueError:
             raise MatscibenchError(f"--folds {folds!r}: give fold numbers separated by commas, e.g. 0,1") from None
-    else:  # read (and check) the file here, so a bad one is one clear error before anything runs
-        t.prepare()
-        bound = PredictionsFile(**mparams).for_task(t)
+    # read (and check) the file here, so that a bad one is one clear error before anything runs
+    t.prepare()
+    bound = PredictionsFile(**mparams).for_task(t)
+    if not folds:
         fold_list = bound.folds_in_file() or list(range(t.n_folds()))
+    for f in fold_list:
+        if not 0 <= f < t.n_folds():
+            raise MatscibenchError(f"--folds: task {task} has folds 0 .. {t.n_folds() - 1}, not {f}")
+        bound.check_fold(f)
     suite = Suite(
         name=f"score-{task}-{name}"[:150].replace("/", "_").replace("\\", "_"),
         description=f"predictions file {file} scored on {task}",
@@ -160,6 +165,8 @@ def score(
     out = run_suite(suite, results=results, store=store, workers=1, run_id=run_id, quiet=quiet)
     if quiet:
         console.print(str(out.reports.get("markdown", out.results_dir)))
+    if out.counts.get("failed"):
+        raise typer.Exit(1)
 
 
 @app.command("list")

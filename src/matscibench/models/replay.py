@@ -370,6 +370,12 @@ class ReplayModel:
     def get_params(self, deep: bool = False) -> dict[str, Any]:
         return self.source.get_params(deep)
 
+    def check_fold(self, fold: int) -> None:
+        """Raise when the file lacks a test item of ``fold`` (tables: ``TableIds.rows_for``)."""
+        table = getattr(self, "table", None)
+        if isinstance(table, TableIds):
+            table.rows_for(int(fold), table.test_ids.get(int(fold), []))
+
     def set_test_items(self, ids: list[str], fold: int, items: Sequence[Any] | None = None) -> None:
         self.fold_, self.test_ids_, self.test_items_ = int(fold), list(ids), items
 
