@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SMALL_EMT
+
 from matscibench.families.registry import get_task
 from matscibench.run.job import run_job
 from matscibench.spec import JobSpec, ModelRef, TaskRef
@@ -387,7 +387,7 @@ def test_cards_of_builtin_models_and_leakage():
 def test_every_registered_model_gets_a_card():
     from matscibench.families.registry import list_models
 
-    for name, entry in list_models().items():
+    for name in list_models():
         if name == "predictions_file":
             continue
         from matscibench.families.registry import model_card

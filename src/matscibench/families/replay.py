@@ -27,12 +27,12 @@ from matscibench.errors import PredictionsFileError
 from matscibench.models.replay import ReplayModel, TableIds, read_table, row_label
 from matscibench.sim.units import QUANTITY_UNITS, normalize_unit, quantity_factor
 
-__all__ = ["check_scale", "declared_factor", "normalize_unit", "PropertyReplay", "PropertyReplayProba", "finite_column"]
+__all__ = ["PropertyReplay", "PropertyReplayProba", "check_scale", "declared_factor", "finite_column", "normalize_unit"]
 
 
 def _kind_of(unit: str) -> dict[str, float] | None:
     u = normalize_unit(unit)
-    u = u[: -len("/atom")] if u.endswith("/atom") else u
+    u = u.removesuffix("/atom")
     return next((t for t in QUANTITY_UNITS.values() if u in t), None)
 
 

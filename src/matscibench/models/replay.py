@@ -49,17 +49,17 @@ from matscibench.models.base import ModelCard
 
 __all__ = [
     "PredictionsFile",
-    "ReplayModel",
     "ReplayMeta",
-    "is_replay",
+    "ReplayModel",
+    "TableIds",
     "announce_items",
     "bind_to_task",
-    "read_meta",
-    "find_meta",
-    "read_table",
     "file_sha256",
+    "find_meta",
+    "is_replay",
+    "read_meta",
+    "read_table",
     "row_label",
-    "TableIds",
 ]
 
 #: sidecar names tried next to a predictions file, after ``<stem>``
@@ -139,7 +139,7 @@ def read_meta(path: str | Path) -> ReplayMeta:
             import yaml
 
             data = yaml.safe_load(text)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a reader raises on a bad file
         raise PredictionsFileError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}") from None
     data = data or {}
     if not isinstance(data, dict):
@@ -184,7 +184,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
                                        "(.jsonl)")
     except PredictionsFileError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a reader raises on a bad file
         raise PredictionsFileError(f"{p}: cannot read it as a table: {exc}") from None
     if "id" not in df.columns:
         raise PredictionsFileError(f"{p}: no 'id' column (columns: {list(df.columns)}); write one row per item with "
@@ -246,13 +246,13 @@ class TableIds:
             if not folds:
                 raise self._bad(i, "the task never tests this item (it is a training item in every fold); remove the row")
             if self.has_fold and key[0] not in folds:
-                raise self._bad(i, f"given fold {key[0]}, but the task tests it in fold {sorted(folds)[0]}; "
+                raise self._bad(i, f"given fold {key[0]}, but the task tests it in fold {min(folds)}; "
                                    "fix the fold or drop the 'fold' column")
 
     def folds_in_file(self) -> list[int]:
         """The folds the table has predictions for."""
         if self.has_fold:
-            return sorted(set(int(f) for f in self.df["fold"]))
+            return sorted({int(f) for f in self.df["fold"]})
         return sorted({k for x in self.df["id"] for k in self.folds_of.get(x, ())})
 
     def rows_for(self, fold: int, ids: Sequence[str]) -> np.ndarray:

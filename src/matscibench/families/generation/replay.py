@@ -42,7 +42,7 @@ def read_structures(path: Path) -> list:
         for f in files:
             try:
                 out.append(Structure.from_file(str(f)))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever a reader raises on a bad file
                 raise PredictionsFileError(f"{f}: not a readable CIF ({exc}); fix or remove the file") from None
         return out
     name = path.name.lower()
@@ -52,7 +52,7 @@ def read_structures(path: Path) -> list:
 
         try:
             frames = read(str(path), index=":", format="extxyz")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a reader raises on a bad file
             raise PredictionsFileError(f"{path}: not a readable extended-XYZ file: {exc}") from None
         out = []
         for k, at in enumerate(frames):
@@ -76,7 +76,7 @@ def read_structures(path: Path) -> list:
                 continue
             try:
                 out.append(Structure.from_dict(d))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever a reader raises on a bad file
                 where = f"line {k + 1}" if name.endswith(".jsonl") else f"item {k}"
                 raise PredictionsFileError(f"{path}: {where} is not a pymatgen Structure dict ({type(exc).__name__}: "
                                            f"{exc}); write Structure.as_dict(), or null for a failed generation") from None

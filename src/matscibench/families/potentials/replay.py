@@ -24,7 +24,7 @@ latency need a live calculator and are left out (NaN, "not run: predictions file
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -56,7 +56,7 @@ def _vector(x: Any) -> np.ndarray | None:
 class PotentialReplay(ReplayModel, Calculator):
     """An ASE calculator answering the task's test frames from a predictions file."""
 
-    implemented_properties = ["energy", "forces", "stress"]
+    implemented_properties: ClassVar[list[str]] = ["energy", "forces", "stress"]
 
     def __init__(self, source, task) -> None:
         ReplayModel.__init__(self, source, task)
@@ -91,7 +91,7 @@ class PotentialReplay(ReplayModel, Calculator):
 
         try:
             frames = read(str(self.path), index=":", format="extxyz")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a reader raises on a bad file
             raise PredictionsFileError(f"{self.path}: not a readable extended-XYZ file: {exc}") from None
         rows, units = [], {}
         for k, at in enumerate(frames):
@@ -107,10 +107,9 @@ class PotentialReplay(ReplayModel, Calculator):
                     f"frame {fid} is {fr.get_chemical_formula()} ({len(fr)} atoms); ids must be the task's frame indices")
             for q, _ in QUANTITIES:
                 u = at.info.get(f"{q}_unit")
-                if u is not None:
-                    if units.setdefault(q, str(u)) != str(u):
-                        raise PredictionsFileError(f"{self.path}: frame {k} declares {q}_unit={u}, an earlier frame "
-                                                   f"{units[q]}; use one unit per quantity")
+                if u is not None and units.setdefault(q, str(u)) != str(u):
+                    raise PredictionsFileError(f"{self.path}: frame {k} declares {q}_unit={u}, an earlier frame "
+                                               f"{units[q]}; use one unit per quantity")
             e = at.info.get("energy", res.get("energy"))
             f = at.arrays.get("forces", res.get("forces"))
             s = at.info.get("stress", res.get("stress"))

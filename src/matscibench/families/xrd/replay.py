@@ -22,7 +22,7 @@ from matscibench.families.replay import check_scale, declared_factor, finite_col
 from matscibench.models.replay import ReplayModel, TableIds, read_table, row_label
 from matscibench.sim.xrd import CRYSTAL_SYSTEMS
 
-__all__ = ["XrdReplay", "XrdClassReplay", "XrdLatticeReplay"]
+__all__ = ["XrdClassReplay", "XrdLatticeReplay", "XrdReplay"]
 
 LATTICE = ("a", "b", "c", "alpha", "beta", "gamma")
 
@@ -95,7 +95,7 @@ class XrdClassReplay(XrdReplay):
                 raise self._bad(i, f"prediction {x!r} is not a {task.target_name.replace('_', ' ')} (one of "
                                    f"{known[:7]}{' ...' if sg else ''})")
             labels.append(lab)
-        self.classes_ = sorted(set(labels) | set(v for v in self.reference.values()), key=lambda c: (str(type(c)), c))
+        self.classes_ = sorted(set(labels) | set(self.reference.values()), key=lambda c: (str(type(c)), c))
         index = {c: j for j, c in enumerate(self.classes_)}
         P = np.zeros((len(labels), len(self.classes_)))
         P[np.arange(len(labels)), [index[c] for c in labels]] = 1.0
