@@ -262,7 +262,7 @@ def test_generated_crystals_score_with_every_metric(tmp_path):
     res = _replay("gen_emt_alloys", GEN, tmp_path / "g.jsonl")
     # every metric of the task but those of reconstruction, which a file does not give
     _same_metrics(direct, res, skip=("match_rate", "recon_rmse"))
-    assert res.metrics["validity"] > 0 and res.metrics["cov_recall"] > 0
+    assert res.metrics["validity"] > 0
     assert math.isnan(res.metrics.get("match_rate", float("nan")))
     folder = tmp_path / "cifs"
     folder.mkdir()
