@@ -24,7 +24,12 @@ from matscibench.data.base import DatasetSpec
 from matscibench.errors import RegistryError
 from matscibench.families import all_families
 from matscibench.families.base import Task
-from matscibench.models.base import TRAINED_ON_TASK, ModelCard, ModelEntry, count_parameters
+from matscibench.models.base import (
+    TRAINED_ON_TASK,
+    ModelCard,
+    ModelEntry,
+    count_parameters,
+)
 from matscibench.models.replay import is_replay
 
 __all__ = [

@@ -110,7 +110,8 @@ class ModelCard:
         """A card from a mapping (a YAML/JSON file); unknown keys or wrong types raise ``ValueError``
         naming ``where`` and the field."""
         if not isinstance(d, dict):
-            raise ValueError(f"{where}: a model card is a mapping of {', '.join(CARD_FIELDS)}; got {type(d).__name__}")
+            raise ValueError(  # noqa: TRY004 - every bad card is a ValueError (callers turn it into a file error)
+                f"{where}: a model card is a mapping of {', '.join(CARD_FIELDS)}; got {type(d).__name__}")
         unknown = sorted(set(d) - set(CARD_FIELDS))
         if unknown:
             raise ValueError(f"{where}: unknown model-card field(s) {unknown}; the fields are {', '.join(CARD_FIELDS)}")
