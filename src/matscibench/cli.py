@@ -102,6 +102,73 @@ def run(
         console.print(str(out.reports.get("markdown", out.results_dir)))
 
 
+@app.command()
+def score(
+    task: str = typer.Argument(..., help="The task to score on (see `matscibench list tasks`)."),
+    file: Path = typer.Argument(..., help="The predictions: a table (CSV, Parquet, JSON lines), an extended-XYZ file, a folder of CIFs, ... as the task's family reads them."),
+    label: Optional[str] = typer.Option(None, "--label", "-l", help="The model's name in the report (default: the file's name without extension)."),
+    meta: Optional[Path] = typer.Option(None, "--meta", help="Model description (YAML/JSON: card, declared costs, units). Default: <stem>.yaml, .yml or .json next to the file."),
+    folds: Optional[str] = typer.Option(None, "--folds", help="Folds to score, e.g. 0,1 (default: the folds the file has predictions for)."),
+    task_param: Optional[list[str]] = typer.Option(None, "--task-param", "-p", help="A task parameter KEY=VALUE (VALUE read as JSON when it parses), e.g. n_samples=500; repeatable."),
+    check_units: bool = typer.Option(True, "--check-units/--no-check-units", help="Refuse values whose scale looks like another unit (e.g. forces in eV/bohr)."),
+    results: Optional[Path] = ResultsOpt,
+    store: Optional[str] = StoreOpt,
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Record into this run id (default: score-<task>-<label> + a hash of the file and the task)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or tables."),
+) -> None:
+    """Score a file of predictions made elsewhere on one task: the task's own metrics, recorded in the store and reported like any run."""
+    from matscibench.families.registry import get_task
+    from matscibench.models.replay import PredictionsFile, file_sha256
+    from matscibench.run.driver import run_suite
+    from matscibench.suite import ModelSpec, Suite, TaskEntry
+
+    if not file.exists():
+        raise MatscibenchError(f"predictions file {file} does not exist")
+    params = {}
+    for item in task_param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise MatscibenchError(f"--task-param {item!r}: write KEY=VALUE, e.g. n_samples=500")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    name = label or file.name.split(".")[0] or "predictions"
+    mparams: dict = {"path": str(file.resolve()), "sha256": file_sha256(file)}
+    if meta is not None:
+        mparams["meta"] = str(meta.resolve())
+    if not check_units:
+        mparams["check_units"] = False
+    t = get_task(task, **params)
+    if folds:
+        try:
+            fold_list = [int(x) for x in folds.split(",") if x.strip()]
+        except ValueError:
+            raise MatscibenchError(f"--folds {folds!r}: give fold numbers separated by commas, e.g. 0,1") from None
+    # read (and check) the file here, so that a bad one is one clear error before anything runs
+    t.prepare()
+    bound = PredictionsFile(**mparams).for_task(t)
+    if not folds:
+        fold_list = bound.folds_in_file() or list(range(t.n_folds()))
+    for f in fold_list:
+        if not 0 <= f < t.n_folds():
+            raise MatscibenchError(f"--folds: task {task} has folds 0 .. {t.n_folds() - 1}, not {f}")
+        bound.check_fold(f)
+    suite = Suite(
+        name=f"score-{task}-{name}"[:150].replace("/", "_").replace("\\", "_"),
+        description=f"predictions file {file} scored on {task}",
+        tasks=[TaskEntry(name=task, params=params, folds=fold_list)],
+        models=[ModelSpec(name="predictions_file", label=name, params=mparams)],
+        workers=1,
+        options={"latency": False},
+    )
+    out = run_suite(suite, results=results, store=store, workers=1, run_id=run_id, quiet=quiet)
+    if quiet:
+        console.print(str(out.reports.get("markdown", out.results_dir)))
+    if out.counts.get("failed"):
+        raise typer.Exit(1)
+
+
 @app.command("list")
 def list_(
     what: str = typer.Argument("all", help="tasks, models, datasets, suites, runs or all"),

@@ -34,6 +34,11 @@ class ModelOutputError(MatscibenchError):
     """A model returned predictions of the wrong shape or with non-finite values."""
 
 
+class PredictionsFileError(MatscibenchError):
+    """A predictions file given to be scored (``predictions_file``) is malformed: missing or extra
+    ids, NaN, wrong shapes or units. The message names the file, the first bad row and the fix."""
+
+
 class WorkerCrashed(MatscibenchError):
     """The process that ran a job died without returning a result (segfault, OOM kill, ...)."""
 

@@ -174,6 +174,9 @@ class DatasetSpec(ABC):
     targets: dict[str, str | None]
     citation: str = ""
     license: str = ""
+    #: where the data come from, as named sources ("Materials Project", "QM9", "EMT alloys (generated
+    #: here)"); a model card's training data are compared with them (``data.sources.overlap``)
+    sources: tuple[str, ...] = ()
 
     @abstractmethod
     def status(self) -> str:
@@ -345,6 +348,7 @@ class FirstAvailable(DatasetSpec):
         self.targets = first.targets
         self.citation = first.citation
         self.license = first.license
+        self.sources = tuple(getattr(first, "sources", ()) or ())
 
     def chosen(self) -> DatasetSpec:
         for opt in self.options:

@@ -119,6 +119,15 @@ def parse_cif_records(
     return out
 
 
+#: the named sources of CDVAE's datasets (Xie et al. 2022): Perov-5 from Castelli et al.'s
+#: perovskites, Carbon-24 from AIRSS searches (Pickard 2020), MP-20 from the Materials Project
+CDVAE_SOURCES: dict[str, tuple[str, ...]] = {
+    "perov_5": ("Castelli perovskites",),
+    "carbon_24": ("Carbon-24 (AIRSS)",),
+    "mp_20": ("Materials Project",),
+}
+
+
 class CdvaeSpec(CachedTableSpec):
     """One or more splits of a CDVAE dataset, concatenated in the order given."""
 
@@ -130,6 +139,7 @@ class CdvaeSpec(CachedTableSpec):
         if dataset not in CDVAE_DATASETS:
             raise KeyError(dataset)
         self.info = CDVAE_DATASETS[dataset]
+        self.sources = CDVAE_SOURCES[dataset]
         self.splits = tuple(splits)
         self.name = name or f"cdvae_{dataset}_{'+'.join(self.splits)}"
         self.description = f"CDVAE {dataset} ({' + '.join(self.splits)} splits); source: {self.info.source}"

@@ -129,6 +129,14 @@ class Task(ABC):
 
     #: unit of the quantity the task predicts
     unit: str | None = None
+    #: ``"module:Class"`` of the family's replay model, which scores a predictions file on this
+    #: task (``models.replay``); None: the task does not take predictions files
+    predictions_file_model: str | None = None
+
+    def data_sources(self) -> tuple[str, ...]:
+        """Where the task's data come from, as named sources (``"Materials Project"``, ``"QM9"``,
+        ``"EMT (generated here)"``): the report compares them with a model card's training data."""
+        return ()
 
     @abstractmethod
     def n_folds(self) -> int:
@@ -236,3 +244,6 @@ class DatasetTask(Task):
 
     def warm(self) -> None:
         self.spec.load()
+
+    def data_sources(self) -> tuple[str, ...]:
+        return tuple(getattr(self.spec, "sources", ()) or ())

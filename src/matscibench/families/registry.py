@@ -24,11 +24,17 @@ from matscibench.data.base import DatasetSpec
 from matscibench.errors import RegistryError
 from matscibench.families import all_families
 from matscibench.families.base import Task
-from matscibench.models.base import ModelEntry
+from matscibench.models.base import (
+    TRAINED_ON_TASK,
+    ModelCard,
+    ModelEntry,
+    count_parameters,
+)
+from matscibench.models.replay import is_replay
 
 __all__ = [
     "get_task", "list_tasks", "register_task", "task_summaries",
-    "ModelEntry", "get_model_entry", "list_models", "build_model", "resolve_factory",
+    "ModelEntry", "get_model_entry", "list_models", "build_model", "resolve_factory", "model_card", "SHARED_MODELS",
     "get_dataset", "list_datasets", "register_dataset",
 ]
 
@@ -96,8 +102,17 @@ def task_summaries() -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- models
 
+#: models no one family owns: ``predictions_file`` scores a file of predictions on any task whose
+#: family reads such files (``models.replay``)
+SHARED_MODELS: tuple[ModelEntry, ...] = (
+    ModelEntry("predictions_file", "matscibench.models.replay:predictions_file", {},
+               "predictions made elsewhere, read from a file (params: path, meta = sidecar with card, costs, units) "
+               "and scored by the task's own metrics; costs not measured here", family="any"),
+)
+
+
 def list_models() -> dict[str, ModelEntry]:
-    out: dict[str, ModelEntry] = {}
+    out: dict[str, ModelEntry] = {e.name: e for e in SHARED_MODELS}
     for fam in all_families().values():
         for e in fam.models:
             out[e.name] = e
@@ -175,3 +190,53 @@ def get_dataset(name: str, **params: Any) -> DatasetSpec:
 def list_datasets() -> list[str]:
     _load_datasets()
     return sorted(_DATASETS)
+
+
+# ---------------------------------------------------------------- model cards
+
+def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(params, default=str))
+
+
+def model_card(name: str, model: Any, label: str = "") -> ModelCard:
+    """The card a job records for its model: a predictions file's sidecar card; else the model's own
+    ``model_card`` (a ``ModelCard``, a mapping, or a method returning one); else its registry
+    entry's ``card``; empty fields filled with what the harness knows (the name; for a package
+    model its version, license and module; for a model fitted in the job: trained on the task's
+    training split, its hyperparameters (``get_params``) and counted torch parameters)."""
+    from matscibench._version import __version__
+
+    try:
+        entry: ModelEntry | None = get_model_entry(name)
+    except RegistryError:
+        entry = None
+    if is_replay(model):
+        card = getattr(model, "card", None) or ModelCard()
+        return card.merged(name=label or name, notes="predictions read from a file; the model ran elsewhere")
+    own = getattr(model, "model_card", None)
+    own = own() if callable(own) else own
+    card = (ModelCard.from_dict(own, f"{name}.model_card") if isinstance(own, dict) else own) if own is not None else None
+    if not isinstance(card, ModelCard):
+        card = entry.card if entry is not None and entry.card is not None else ModelCard()
+    builtin = entry is not None and entry.factory.startswith("matscibench.")
+    fitted_here = hasattr(model, "fit") and not card.training_data
+    hyper: dict[str, Any] = {}
+    if hasattr(model, "get_params"):
+        try:
+            hyper = _json_safe(model.get_params(deep=False))
+        except Exception:  # noqa: BLE001 - a model whose get_params fails still gets a card
+            hyper = {}
+    return card.merged(
+        name=(entry.name if entry is not None else "") or label or name,
+        version=__version__ if builtin else "",
+        authors=("matscibench developers",) if builtin else (),
+        license="MIT" if builtin else "",
+        code_url=f"matscibench: {entry.factory}" if builtin else (entry.factory if entry is not None else ""),
+        training_data=(TRAINED_ON_TASK,) if fitted_here else (),
+        hyperparameters=hyper,
+        n_parameters=count_parameters(model),
+        hardware="the machine of this job" if fitted_here else "",
+        notes=entry.description if entry is not None else "",
+    )

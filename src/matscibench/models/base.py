@@ -30,7 +30,10 @@ from matscibench.errors import ModelOutputError
 
 __all__ = [
     "PropertyModel",
+    "ModelCard",
     "ModelEntry",
+    "TRAINED_ON_TASK",
+    "count_parameters",
     "EpochCallback",
     "fit_with_callback",
     "fit_accepts",
@@ -65,16 +68,116 @@ def require_packages(what: str, *packages: str, extra: str = "ml") -> None:
 
 
 
+#: the training data of a model that each job fits on the task's own training split (no leakage)
+TRAINED_ON_TASK = "the task's training split"
+
+#: the fields of a model card, in the order reports show them
+CARD_FIELDS = ("name", "version", "authors", "license", "doi", "code_url", "training_data", "n_parameters",
+               "hyperparameters", "hardware", "notes")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is, where it comes from and what it was trained on (matbench-discovery's model
+    YAML, trimmed to what a benchmark row needs). Stored with every job, shown in the report.
+
+    ``training_data`` names datasets (``"MPtrj"``, ``"Materials Project"``, ``"QM9"``) or is
+    ``(TRAINED_ON_TASK,)`` for a model fitted on each task's own training split; the report
+    compares it with the sources the task's datasets declare and flags possible leakage.
+    ``n_parameters``: learnable parameters (None: not stated; for torch models the harness counts
+    them after fitting). ``hardware``: what it was trained on (a model trained in the job: that
+    job's machine). Empty strings mean "not stated".
+    """
+
+    name: str = ""
+    version: str = ""
+    authors: tuple[str, ...] = ()
+    license: str = ""
+    doi: str = ""
+    code_url: str = ""
+    training_data: tuple[str, ...] = ()
+    n_parameters: int | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    hardware: str = ""
+    notes: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+                ((f, getattr(self, f)) for f in CARD_FIELDS)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "model card") -> ModelCard:
+        """A card from a mapping (a YAML/JSON file); unknown keys or wrong types raise ``ValueError``
+        naming ``where`` and the field."""
+        if not isinstance(d, dict):
+            raise ValueError(  # noqa: TRY004 - every bad card is a ValueError (callers turn it into a file error)
+                f"{where}: a model card is a mapping of {', '.join(CARD_FIELDS)}; got {type(d).__name__}")
+        unknown = sorted(set(d) - set(CARD_FIELDS))
+        if unknown:
+            raise ValueError(f"{where}: unknown model-card field(s) {unknown}; the fields are {', '.join(CARD_FIELDS)}")
+        kw: dict[str, Any] = {}
+        for k, v in d.items():
+            if v is None:
+                continue
+            if k in ("authors", "training_data"):
+                v = [v] if isinstance(v, str) else v
+                if not isinstance(v, (list, tuple)) or not all(isinstance(x, (str, int, float)) for x in v):
+                    raise ValueError(f"{where}: {k} must be a list of names, got {v!r}")
+                kw[k] = tuple(str(x) for x in v)
+            elif k == "n_parameters":
+                try:
+                    kw[k] = int(str(v).replace("_", ""))
+                except ValueError:
+                    raise ValueError(f"{where}: n_parameters must be a whole number, got {v!r}") from None
+            elif k == "hyperparameters":
+                if not isinstance(v, dict):
+                    raise ValueError(f"{where}: hyperparameters must be a mapping, got {type(v).__name__}")
+                kw[k] = dict(v)
+            else:
+                kw[k] = str(v)
+        return cls(**kw)
+
+    def merged(self, **defaults: Any) -> ModelCard:
+        """This card with its empty fields filled from ``defaults``."""
+        import dataclasses
+
+        fill = {k: v for k, v in defaults.items() if k in CARD_FIELDS and v not in (None, "", (), {})
+                and getattr(self, k) in (None, "", (), {})}
+        return dataclasses.replace(self, **fill) if fill else self
+
+
+def count_parameters(model: Any) -> int | None:
+    """Learnable parameters of the torch modules a fitted model holds as attributes (None: none found)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    seen: set[int] = set()
+    total, found = 0, False
+    for v in list(getattr(model, "__dict__", {}).values()):
+        if isinstance(v, torch.nn.Module):
+            found = True
+            for p in v.parameters():
+                if id(p) not in seen and p.requires_grad:
+                    seen.add(id(p))
+                    total += int(p.numel())
+    return total if found else None
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """A registered model: ``factory`` is ``"package.module:Name"``, built with ``params``;
-    ``family`` names the family whose tasks it is written for."""
+    ``family`` names the family whose tasks it is written for; ``card`` what the report says about
+    it (fields left empty are filled in at run time: the name, for a model fitted in the job its
+    training data, hyperparameters, parameter count and hardware)."""
 
     name: str
     factory: str
     params: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     family: str = "properties"
+    card: ModelCard | None = None
 
 
 def is_classification_target(y: Any) -> bool:

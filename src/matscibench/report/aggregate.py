@@ -93,6 +93,23 @@ class ModelRow:
     #: machine fingerprints and hosts of the finished jobs
     machines: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
+    #: the model card its jobs recorded (``ModelCard.as_dict``), None for jobs without one
+    card: dict[str, Any] | None = None
+    #: the sources of the task's data that the card's training data share (possible leakage)
+    leakage: list[str] = field(default_factory=list)
+    #: the jobs replayed a predictions file: its model costs were not measured here
+    replayed: bool = False
+    #: cost keys whose values the submitter declared (shown marked, never as measured)
+    declared_costs: list[str] = field(default_factory=list)
+
+    def cost_source(self, key: str) -> str:
+        """``"declared"``, ``"not measured here"`` (a replayed model's cost without a declared
+        value) or ``"measured"``."""
+        if key in self.declared_costs:
+            return "declared"
+        if self.replayed and key not in self.costs:
+            return "not measured here"
+        return "measured"
 
     @property
     def not_applicable(self) -> str | None:
@@ -189,6 +206,10 @@ class RunReport:
                             "target_reached": list(r.target_reached) if r.target_reached else None,
                             "failures": r.failures,
                             "machines": r.machines,
+                            "card": r.card,
+                            "possible_leakage": r.leakage,
+                            "predictions_file": r.replayed,
+                            "declared_costs": r.declared_costs,
                         }
                         for r in t.rows
                     ],
@@ -370,7 +391,24 @@ def _model_row(model: str, mj: pd.DataFrame, infos: dict[str, dict[str, Any]], m
         r = cw.loc[cw.index.intersection(keys), "train.target_reached"].dropna()
         if r.size:
             row.target_reached = (int(r.sum()), int(r.size))
+    _provenance(row, [infos.get(k, {}) for k in (keys or mj["key"].tolist())])
     for _, f in mj[mj["status"] != "ok"].iterrows():
         row.failures.append({"fold": int(f["fold"]), "seed": int(f["seed"]), "status": f["status"],
                              "error": f"{f['error_type']}: {f['error_message']}"})
     return row
+
+
+def _provenance(row: ModelRow, infos: list[dict[str, Any]]) -> None:
+    """The row's model card, its possible leakage (card training data against the task's data
+    sources) and whether its costs come from a predictions file (declared or not measured here)."""
+    from matscibench.data.sources import overlap
+    from matscibench.models.base import TRAINED_ON_TASK
+
+    cards = [i["model_card"] for i in infos if isinstance(i.get("model_card"), dict)]
+    row.card = cards[0] if cards else None
+    sources = list(dict.fromkeys(s for i in infos for s in (i.get("dataset_sources") or [])))
+    if row.card:
+        row.leakage = overlap(row.card.get("training_data") or [], sources, ignore=[TRAINED_ON_TASK])
+    notes = [i["costs"] for i in infos if isinstance(i.get("costs"), dict)]
+    row.replayed = bool(notes) or any("predictions_file" in i for i in infos)
+    row.declared_costs = sorted({k for n in notes for k in (n.get("declared") or [])})

@@ -70,6 +70,9 @@ h1{font-size:1.55rem;margin:.2rem 0 .4rem}h2{font-size:1.3rem;margin:2rem 0 .6re
 border-bottom:2px solid var(--line)}h3{font-size:1.1rem;margin:1.6rem 0 .4rem}h4{font-size:1rem;margin:1.2rem 0 .4rem}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em}
 .muted{color:var(--muted)}.small{font-size:.88em}
+.badge{display:inline-block;font-size:.72em;font-weight:600;padding:0 .35em;margin-left:.3em;border-radius:3px;
+border:1px solid var(--line);color:var(--muted);vertical-align:middle}.badge.leak{border-color:#c0392b;color:#c0392b}
+.declared{display:block;font-size:.75em;font-style:italic;color:#9a6700}
 nav.toc{background:var(--bg2);border:1px solid var(--line);border-radius:6px;padding:.5rem 1rem;margin:1rem 0}
 nav.toc ul{margin:.2rem 0;padding-left:1.2rem}
 .table-wrap{overflow-x:auto;margin:.4rem 0 .8rem}
@@ -341,6 +344,68 @@ def _ttt_cell(r: ModelRow) -> str:
     return summary_cell(s)[:-5] + frac + "</td>"
 
 
+def cost_cell(r: ModelRow, key: str) -> str:
+    """A cost cell: measured here; declared by the submitter of a predictions file (marked); or
+    "not measured here" (a predictions file's model cost nobody declared)."""
+    source = r.cost_source(key)
+    if source == "not measured here":
+        return '<td class="num muted small" data-sort="" title="the model ran elsewhere: a predictions file">not measured here</td>'
+    cell = summary_cell(r.costs.get(key))
+    if source == "declared":
+        cell = (cell[:-5] + '<span class="declared" title="declared by the submitter of the predictions file; not '
+                'measured here">declared</span></td>')
+    return cell
+
+
+def _model_th(r: ModelRow, colour: str) -> str:
+    """The model's row header: its name, and badges for a predictions file and possible leakage."""
+    badges = ""
+    if r.replayed:
+        badges += ' <span class="badge" title="scored from a predictions file: the model ran elsewhere">file</span>'
+    if r.leakage:
+        badges += (f' <span class="badge leak" title="its training data ({esc(", ".join((r.card or {}).get("training_data") or []))}) '
+                   f'overlap this task\'s data sources: {esc(", ".join(r.leakage))}">possible leakage</span>')
+    return f'<th scope="row"><span class="swatch" style="background:{colour}"></span>{esc(r.model)}{badges}</th>'
+
+
+def _cards(t: TaskReport) -> str:
+    """The model cards of a task's models, with the leakage check against the task's data sources."""
+    rows = [r for r in t.rows if r.card]
+    if not rows:
+        return ""
+    sources = sorted({src for r in t.rows for src in r.leakage})
+    fields = [("version", "version"), ("authors", "authors"), ("license", "license"), ("doi", "paper DOI"),
+              ("code_url", "code"), ("training_data", "training data"), ("n_parameters", "parameters"),
+              ("hyperparameters", "hyperparameters"), ("hardware", "trained on")]
+    head = [th_cell("model", sortable=False), th_cell("name", sortable=False)] + [th_cell(lab, sortable=False) for _, lab in fields]
+    head.append(th_cell("possible leakage", "training data that share a source with this task's data", sortable=False))
+    body = []
+    for r in rows:
+        c = r.card or {}
+        cells = [f"<th scope=\"row\">{esc(r.model)}</th>", f"<td>{esc(c.get('name') or '–')}</td>"]
+        for k, _ in fields:
+            v = c.get(k)
+            if isinstance(v, list):
+                v = ", ".join(map(str, v))
+            elif isinstance(v, dict):
+                v = ", ".join(f"{a}={b}" for a, b in v.items())
+            if k == "doi" and v:
+                url = v if str(v).startswith("http") else f"https://doi.org/{v}"
+                cells.append(f'<td class="small"><a href="{esc(url)}">{esc(v)}</a></td>')
+                continue
+            if k == "n_parameters" and v is not None and v != "":
+                v = f"{int(v):,}"
+            cells.append(f'<td class="small">{esc(v if v not in (None, "") else "not stated")}</td>')
+        cells.append(f'<td class="{"failed" if r.leakage else "small"}">{esc(", ".join(r.leakage) or "none found")}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    note = (f'<p class="warn small">Possible leakage: training data of {", ".join(esc(r.model) for r in rows if r.leakage)} '
+            f"share a source with this task's data ({esc(', '.join(sources))}); the test items may have been seen in "
+            "training.</p>") if sources else ""
+    return ('<details class="cards"><summary>Model cards (what each model is and what it was trained on)</summary>' + note
+            + '<div class="table-wrap"><table class="cards"><thead><tr>' + "".join(head) + "</tr></thead><tbody>"
+            + "\n".join(body) + "</tbody></table></div></details>")
+
+
 def _leaderboard(t: TaskReport, styles: dict[str, tuple[str, str]]) -> str:
     from matscibench.metrics import METRICS
 
@@ -369,13 +434,15 @@ def _leaderboard(t: TaskReport, styles: dict[str, tuple[str, str]]) -> str:
     body = []
     for i, r in enumerate(rows):
         colour = styles.get(r.model, ("#888", "o"))[0]
-        cells = [f'<th scope="row"><span class="swatch" style="background:{colour}"></span>{esc(r.model)}</th>', _jobs_cell(r)]
+        cells = [_model_th(r, colour), _jobs_cell(r)]
         all_failed = r.n_ok == 0 and r.n_failed > 0
         for m in t.metrics:
             cells.append(summary_cell(r.metrics.get(m), best=best[m] == i, empty="failed" if all_failed else "–"))
         for c in cols:
-            cells.append(_ttt_cell(r) if c.key == "train.time_to_target_s" else summary_cell(r.costs.get(c.key)))
+            cells.append(_ttt_cell(r) if c.key == "train.time_to_target_s" and not r.replayed else cost_cell(r, c.key))
         machine = ", ".join(_short(fp) for fp in r.machines) or "–"
+        if r.replayed:
+            machine = f"scored on {machine}; the model ran elsewhere"
         hosts = ", ".join(r.hosts)
         cls = ' class="failed"' if len(mfp) > 1 else ""
         cells.append(f'<td class="mono"{cls} title="{esc("hosts: " + hosts if hosts else "")}">{esc(machine)}</td>')
@@ -392,7 +459,7 @@ def _all_costs(t: TaskReport) -> str:
         return ""
     head = [th_cell("model")] + [th_cell(c.label, {"time": "median [95 % CI]", "rate": "harmonic mean [95 % CI]",
                                            "cost": "mean [95 % CI]"}.get(c.kind, "")) for c in cols]
-    body = ["<tr><th scope=\"row\">" + esc(r.model) + "</th>" + "".join(summary_cell(r.costs.get(c.key)) for c in cols) + "</tr>"
+    body = ["<tr><th scope=\"row\">" + esc(r.model) + "</th>" + "".join(cost_cell(r, c.key) for c in cols) + "</tr>"
             for r in rows]
     return ("<details><summary>All costs (times: median [95 % CI]; rates: harmonic mean; memory and energy: mean)</summary>"
             '<div class="table-wrap"><table class="sortable costs"><thead><tr>' + "".join(head) + "</tr></thead><tbody>"
@@ -476,6 +543,7 @@ def _task_section(t: TaskReport, idx: int, frames: dict[str, pd.DataFrame], figs
                "metric in bold. Times: median [95 % distribution-free CI]; rates: harmonic mean. Click a header to sort.</p>")
     out.append(_leaderboard(t, styles))
     out.append(_failures(t))
+    out.append(_cards(t))
     out.append(_all_costs(t))
     pareto = []
     for key, label, higher in PARETO_COSTS if t.metrics else ():

@@ -279,9 +279,11 @@ def pareto_figure(
     log_x = xs.max() / xs.min() > 20
     pos = np.log10(xs) if log_x else xs
     span = float(pos.max() - pos.min()) or 1.0
+    declared = {r.model for r in task.rows if r.cost_source(cost_key) == "declared"}
     for (model, _, _), x, y, px in zip(pts, xs, ys, pos):
         right_edge = (px - pos.min()) / span > 0.7  # label on the left of points near the right edge
-        ax.annotate(mpl_text(model), (x, y), xytext=(-5 if right_edge else 5, 4), textcoords="offset points",
+        text = model + (" (cost declared)" if model in declared else "")  # never passed off as measured here
+        ax.annotate(mpl_text(text), (x, y), xytext=(-5 if right_edge else 5, 4), textcoords="offset points",
                     ha="right" if right_edge else "left", fontsize=7.5, color="#333333")
     order = np.argsort(xs[front])
     fx, fy = xs[front][order], ys[front][order]
@@ -307,6 +309,9 @@ def pareto_figure(
         f"Mean {task.metric_label(m)} (95 % CI) against {cost_label} per model; the dashed line joins the "
         f"{n_front} model(s) on the Pareto front (outlined): no other model is better on both axes."
     )
+    if declared & {mm for mm, _, _ in pts}:
+        caption += (" Points marked 'cost declared' show a cost their submitter declared for a predictions file; it "
+                    "was not measured here, on this machine.")
     return ReportFigure(title, fig, caption)
 
 

@@ -36,6 +36,51 @@ def _ttt_cell(task: TaskReport, row) -> str:
     return f"{base} ({reached[0]}/{reached[1]})"
 
 
+def cost_text(row, key: str, with_ci: bool = True) -> str:
+    """A cost as text: measured; "<value> (declared)" when the submitter of a predictions file
+    declared it; "not measured here" for a predictions file's other model costs."""
+    source = row.cost_source(key)
+    if source == "not measured here":
+        return "not measured here"
+    if key == "train.time_to_target_s" and source == "measured" and not row.replayed:
+        return None  # the caller's time-to-target cell
+    text = fmt_summary(row.costs.get(key), with_ci=with_ci)
+    return f"{text} (declared)" if source == "declared" else text
+
+
+def card_lines(t: TaskReport) -> list[str]:
+    """One Markdown line per model card of the task, with its possible leakage."""
+    out = []
+    for r in t.rows:
+        c = r.card
+        if not c:
+            continue
+        parts = [f"**{_md_escape(r.model)}**: {_md_escape(c.get('name') or r.model)}"]
+        for key, label in (("version", "version"), ("authors", "authors"), ("license", "license"), ("doi", "DOI"),
+                           ("code_url", "code"), ("training_data", "trained on"), ("n_parameters", "parameters"),
+                           ("hardware", "hardware"), ("hyperparameters", "hyperparameters")):
+            v = c.get(key)
+            if v in (None, "", [], {}):
+                continue
+            if isinstance(v, list):
+                v = ", ".join(map(str, v))
+            elif isinstance(v, dict):
+                v = ", ".join(f"{a}={b}" for a, b in v.items())
+            parts.append(f"{label} {_md_escape(v)}")
+        if r.leakage:
+            parts.append(f"**possible leakage**: its training data share {_md_escape(', '.join(r.leakage))} with this task's data")
+        if r.replayed:
+            parts.append("scored from a predictions file (model costs not measured here" +
+                         (f"; declared: {', '.join(r.declared_costs)})" if r.declared_costs else ")"))
+        out.append("- " + "; ".join(parts))
+    return out
+
+
+def _cost_md(t: TaskReport, r, key: str, with_ci: bool = True) -> str:
+    text = cost_text(r, key, with_ci)
+    return _ttt_cell(t, r) if text is None else text
+
+
 def _task_markdown(t: TaskReport) -> list[str]:
     out = [f"### {t.task}", ""]
     if t.description:
@@ -54,8 +99,7 @@ def _task_markdown(t: TaskReport) -> list[str]:
         out += ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
         for r in rows:
             cells = [r.model] + [fmt_summary(r.metrics.get(m), with_ci=False) for m in g_metrics]
-            cells += [_ttt_cell(t, r) if c.key == "train.time_to_target_s" else fmt_summary(r.costs.get(c.key), with_ci=False)
-                      for c in g_costs]
+            cells += [_cost_md(t, r, c.key, with_ci=False) for c in g_costs]
             out.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
         out.append("")
     out += ["Accuracy (mean over folds and repeats, [95 % CI]):", ""]
@@ -73,8 +117,11 @@ def _task_markdown(t: TaskReport) -> list[str]:
     for r in rows:
         cells = [r.model]
         for c in cols:
-            cells.append(_ttt_cell(t, r) if c.key == "train.time_to_target_s" else fmt_summary(r.costs.get(c.key)))
+            cells.append(_cost_md(t, r, c.key))
         out.append("| " + " | ".join(_md_escape(x) for x in cells) + " |")
+    cards = card_lines(t)
+    if cards:
+        out += ["", "Model cards:", ""] + cards
     if na:
         out += [""] + [f"Not applicable: {_md_escape(r.model)} ({_md_escape(r.not_applicable)})." for r in na]
     fails = [(r.model, f) for r in rows for f in r.failures]
@@ -192,12 +239,20 @@ def console_tables(rep: RunReport):
                 label = f"time to {METRICS[t.primary].label} {op} {fmt_value(t.target)} (s)"
                 if len(label) > 26:
                     label = c.console
-                tab.add_row(escape(label), *[_ttt_cell(t, r) for r in rows])
+                tab.add_row(escape(label), *[_cost_md(t, r, c.key, with_ci=False) for r in rows])
                 continue
             if not any(c.key in r.costs for r in rows):
                 continue
-            tab.add_row(escape(c.console or c.label), *[fmt_summary(r.costs.get(c.key), with_ci=False) for r in rows])
+            tab.add_row(escape(c.console or c.label), *[escape(_cost_md(t, r, c.key, with_ci=False)) for r in rows])
         out.append(tab)
+        for r in rows:
+            if r.leakage:
+                out.append(f"  [yellow]possible leakage[/]: {escape(r.model)} was trained on "
+                           f"{escape(', '.join((r.card or {}).get('training_data') or []))}, which shares "
+                           f"{escape(', '.join(r.leakage))} with the data of {escape(t.task)}")
+            if r.replayed:
+                out.append(f"  [dim]{escape(r.model)}: scored from a predictions file; model costs not measured here"
+                           + (f" (declared: {escape(', '.join(r.declared_costs))})" if r.declared_costs else "") + "[/]")
         for r in t.rows:
             if r.not_applicable:
                 out.append(f"  [dim]not applicable: {escape(r.model)} ({escape(r.not_applicable)})[/]")

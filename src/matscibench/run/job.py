@@ -8,9 +8,60 @@ import sys
 import time
 from typing import Any
 
+from matscibench.models.replay import is_replay
 from matscibench.spec import JobResult, JobSpec
 
-__all__ = ["run_job", "limit_threads", "warm_group"]
+__all__ = ["run_job", "limit_threads", "warm_group", "replay_costs", "HARNESS_COST_PHASES"]
+
+#: phases whose costs are the harness's own work, measured here even when a job replays a file
+#: (loading the data, computing the metrics); every other cost is the model's
+HARNESS_COST_PHASES = ("load", "metrics")
+
+
+def replay_costs(costs: dict[str, float], model: Any) -> tuple[dict[str, float], dict[str, Any]]:
+    """The costs of a job that replayed a predictions file: the harness's own (``HARNESS_COST_PHASES``)
+    as measured, the model's as the submitter declares them (never mixed with measured ones: the
+    returned note lists which are declared), the rest not measured here."""
+    measured = {k: v for k, v in costs.items() if _harness_cost(k)}
+    declared = check_declared_costs(model)
+    note = {"model_costs": "declared" if declared else "not measured here", "declared": sorted(declared),
+            "declared_in": getattr(model.meta, "path", None), "measured_here": sorted(measured)}
+    return {**measured, **declared}, note
+
+
+def _harness_cost(key: str) -> bool:
+    return key.split(".", 1)[0].split("/", 1)[0] in HARNESS_COST_PHASES
+
+
+def check_declared_costs(model: Any) -> dict[str, float]:
+    """The costs a replayed model declares, checked: names the reports know, none of the harness's own."""
+    from matscibench.errors import PredictionsFileError
+    from matscibench.report.aggregate import COST_COLUMNS
+
+    declared = dict(getattr(model, "declared_costs", {}) or {})
+    known = {c.key for c in COST_COLUMNS if not _harness_cost(c.key)}
+    unknown = sorted(set(declared) - known)
+    if unknown:
+        where = getattr(getattr(model, "meta", None), "path", None) or "the model description"
+        raise PredictionsFileError(f"{where}: declared cost(s) {unknown} are not model costs the reports know (costs of "
+                                   f"loading data and computing metrics are measured here); use: {', '.join(sorted(known))}")
+    return declared
+
+
+def _provenance(spec: JobSpec, task: Any, model: Any) -> dict[str, Any]:
+    """The model card and the task's data sources, stored with the job (the report's leakage flag)."""
+    from matscibench.families.registry import model_card
+
+    out: dict[str, Any] = {}
+    try:
+        out["model_card"] = model_card(spec.model.model, model, spec.model.label).as_dict()
+    except Exception as exc:  # noqa: BLE001 - a broken card must not lose the job's numbers
+        out["model_card"] = {"name": spec.model.label, "notes": f"card could not be made: {type(exc).__name__}: {exc}"}
+    try:
+        out["dataset_sources"] = list(task.data_sources())
+    except Exception:  # noqa: BLE001
+        out["dataset_sources"] = []
+    return out
 
 
 @contextlib.contextmanager
@@ -59,6 +110,7 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     from matscibench.models.base import set_seed
     from matscibench.families.base import JobContext
     from matscibench.families.registry import build_model, get_task
+    from matscibench.models.replay import bind_to_task
 
     started = time.time()
     key = spec.key
@@ -82,8 +134,10 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     try:
         with limit_threads(threads):
             task = get_task(spec.task.name, **spec.task.params)
-            model = build_model(spec.model.model, spec.model.params)
+            model = bind_to_task(build_model(spec.model.model, spec.model.params), task)
             set_seed(model, spec.seed)
+            if is_replay(model):
+                check_declared_costs(model)
             reason = task.incompatibility(model)
             if reason:
                 return JobResult.failure(spec, RuntimeError(reason), status="skipped", pid=os.getpid(), started_at=started)
@@ -103,6 +157,10 @@ def run_job(spec: JobSpec, events: Any = None) -> JobResult:
     info = dict(out.info)
     info["seed"] = spec.seed
     info["machine"] = _machine()
+    info.update(_provenance(spec, task, model))
+    if is_replay(model):
+        costs, info["costs"] = replay_costs(costs, model)
+        info["predictions_file"] = model.replay_info()
     res = JobResult(
         key=key,
         run_id=spec.run_id,
@@ -168,6 +226,7 @@ def probe_models(items: list[tuple[str, str, dict[str, Any], list[tuple[str, dic
 
     from matscibench.errors import RegistryError, clean_text, safe_str
     from matscibench.families.registry import build_model, get_model_entry, get_task, resolve_factory
+    from matscibench.models.replay import bind_to_task
 
     out: dict[str, dict[str, Any]] = {}
     tasks: dict[str, Any] = {}
@@ -200,7 +259,7 @@ def probe_models(items: list[tuple[str, str, dict[str, Any], list[tuple[str, dic
                 tkey = canonical_key(tname, tparams)
                 if tkey not in tasks:
                     tasks[tkey] = get_task(tname, **tparams)
-                reason = tasks[tkey].incompatibility(model)
+                reason = tasks[tkey].incompatibility(bind_to_task(model, tasks[tkey]))
                 reasons.append(None if not reason else clean_text(safe_str(reason)))
         except Exception as exc:  # noqa: BLE001 - a model whose attributes raise
             out[label] = {"error": "build", "message": clean_text(f"{type(exc).__name__}: {safe_str(exc)}"),

@@ -22,6 +22,9 @@ __all__ = [
     "EV_PER_K_IN_CAL_PER_MOL_K",
     "UNIT_FACTORS",
     "convert",
+    "QUANTITY_UNITS",
+    "normalize_unit",
+    "quantity_factor",
 ]
 
 #: 1 Hartree in eV (CODATA 2018)
@@ -74,3 +77,52 @@ def convert(value: Any, src: str, dst: str) -> Any:
     if (dst, src) in UNIT_FACTORS:
         return value / UNIT_FACTORS[(dst, src)]
     raise KeyError(f"no conversion from {src!r} to {dst!r}; known: {sorted(UNIT_FACTORS)}")
+
+
+#: 1 eV/Å³ in GPa (elementary charge, SI 2019, exact)
+EV_PER_A3_IN_GPA = 160.2176634
+
+#: units a user may write for a quantity, with the factor to the first (canonical) unit of its kind:
+#: value_in_canonical = value × factor. What a predictions file declares is converted with these,
+#: and the scale check of predictions files tries them (``families.replay.check_scale``).
+QUANTITY_UNITS: dict[str, dict[str, float]] = {
+    "energy": {"eV": 1.0, "meV": 1e-3, "Ha": HARTREE_IN_EV, "Ry": HARTREE_IN_EV / 2, "kcal/mol": KCAL_PER_MOL_IN_EV,
+               "kJ/mol": KCAL_PER_MOL_IN_EV / CAL_IN_J},
+    "force": {"eV/Å": 1.0, "meV/Å": 1e-3, "eV/bohr": 1.0 / BOHR_IN_ANGSTROM, "Ha/bohr": HARTREE_IN_EV / BOHR_IN_ANGSTROM,
+              "kcal/mol/Å": KCAL_PER_MOL_IN_EV, "eV/nm": 0.1},
+    # 1 eV/Å³ = 1.602176634e-19 J / 1e-30 m³ = 160.2176634 GPa
+    "stress": {"eV/Å³": 1.0, "GPa": 1.0 / EV_PER_A3_IN_GPA, "kbar": 0.1 / EV_PER_A3_IN_GPA, "meV/Å³": 1e-3},
+    "length": {"Å": 1.0, "nm": 10.0, "bohr": BOHR_IN_ANGSTROM, "pm": 0.01},
+    "angle": {"degrees": 1.0, "rad": 57.29577951308232},
+    "frequency": {"THz": 1.0, "cm⁻¹": 0.0299792458, "meV": 1.0 / 4.135667696},
+}
+
+
+def normalize_unit(unit: str) -> str:
+    """A unit as ``QUANTITY_UNITS`` spells it: ``eV/A``, ``eV/Ang``, ``eV/Angstrom`` -> ``eV/Å``;
+    ``eV/A^3`` -> ``eV/Å³``; ``hartree``/``Eh`` -> ``Ha``; ``Bohr`` -> ``bohr``; ``deg`` -> ``degrees``."""
+    import re
+
+    u = str(unit).strip()
+    u = re.sub(r"(?i)angstrom|\bang\b|\bA\b", "Å", u)
+    u = re.sub(r"(\^3|\*\*3|(?<=Å)3)", "³", u)
+    u = re.sub(r"(?i)\bhartree\b|\bEh\b", "Ha", u)
+    u = re.sub(r"(?i)\bbohr\b", "bohr", u)
+    u = {"deg": "degrees", "degree": "degrees", "°": "degrees", "radian": "rad", "radians": "rad",
+         "cm-1": "cm⁻¹", "1/cm": "cm⁻¹"}.get(u, u)
+    return u
+
+
+def quantity_factor(src: str, dst: str) -> float:
+    """Factor taking values in unit ``src`` to unit ``dst`` (same kind; ``/atom`` kept on both)."""
+    s, d = normalize_unit(src), normalize_unit(dst)
+    if s == d:
+        return 1.0
+    per = ""
+    if s.endswith("/atom") and d.endswith("/atom"):
+        s, d, per = s[: -len("/atom")], d[: -len("/atom")], "/atom"
+    for table in QUANTITY_UNITS.values():
+        if s in table and d in table:
+            return table[s] / table[d]
+    raise KeyError(f"no conversion from {src!r} to {dst!r}{per and ' (per atom)'}; known units: "
+                   + "; ".join(f"{k}: {', '.join(v)}" for k, v in QUANTITY_UNITS.items()))

@@ -165,6 +165,7 @@ class GenerationTask(Task):
     """
 
     family = "generation"
+    predictions_file_model = "matscibench.families.generation.replay:GenerationReplay"
 
     def __init__(
         self,
@@ -273,6 +274,9 @@ class GenerationTask(Task):
     def warm(self) -> None:
         for spec in self._specs():
             spec.load()
+
+    def data_sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s for spec in self._specs() for s in (getattr(spec, "sources", ()) or ())))
 
     def load_split(self) -> GenerationSplit:
         """The training and test crystals of this task (EMT alloys: two seeded halves)."""

@@ -1,7 +1,7 @@
 """Molecular properties: QM9's twelve targets (and QM7, GFN2-xTB molecules), the papers' error measures."""
 
 from matscibench.families.base import CostColumn, Family
-from matscibench.models.base import ModelEntry
+from matscibench.models.base import ModelCard, ModelEntry
 
 FAMILY = Family(
     name="molecules",
@@ -17,6 +17,7 @@ FAMILY = Family(
             "Coulomb-matrix eigenvalues + Laplacian kernel ridge regression (Rupp et al. 2012), width and "
             "ridge chosen on a held-out 20 %, per-element linear baseline",
             family="molecules",
+            card=ModelCard(doi="10.1103/PhysRevLett.108.058301"),
         ),
         ModelEntry(
             "schnet",
@@ -25,6 +26,7 @@ FAMILY = Family(
             "PyG SchNet (64 channels, 3 interactions, 5 Å) with our radius graph; 30 epochs, Adam, best "
             "validation epoch kept; time to target",
             family="molecules",
+            card=ModelCard(doi="10.1063/1.5019779"),
         ),
         ModelEntry(
             "schnet_small",
@@ -33,6 +35,7 @@ FAMILY = Family(
              "batch_size": 64, "lr": 3e-3},
             "PyG SchNet, small and short (32 channels, 2 interactions, 8 epochs) for quick suites",
             family="molecules",
+            card=ModelCard(doi="10.1063/1.5019779"),
         ),
         ModelEntry(
             "dimenetpp",
@@ -40,6 +43,7 @@ FAMILY = Family(
             {},
             "PyG DimeNet++ (64 hidden, 2 blocks, 5 Å) with our graph and triplets; 20 epochs; time to target",
             family="molecules",
+            card=ModelCard(doi="10.48550/arXiv.2011.14115"),
         ),
     ),
     cost_columns=(

@@ -343,6 +343,7 @@ class Qm9Spec(CachedTableSpec):
     input_type = "molecule"
     license = "CC0 (figshare)"
     citation = QM9_CITATION
+    sources = ("QM9",)
 
     def __init__(self, exclude_uncharacterized: bool = True, archive: str | None = None, sha256: str | None = None,
                  max_molecules: int | None = None, uncharacterized: str | None = None, name: str = "qm9") -> None:
@@ -452,6 +453,7 @@ class Qm7Spec(CachedTableSpec):
 
     name = "qm7"
     input_type = "molecule"
+    sources = ("QM7",)
     license = "MIT (qml); data Rupp et al. 2012"
     citation = (
         "Rupp, Tkatchenko, Müller, von Lilienfeld, Fast and accurate modeling of molecular atomization energies "

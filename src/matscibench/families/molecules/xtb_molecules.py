@@ -150,6 +150,7 @@ class XtbMoleculesSpec(CachedTableSpec):
 
     input_type = "molecule"
     license = "generated locally"
+    sources = ("GFN2-xTB molecules (generated here)",)
     citation = (
         "GFN2-xTB (Bannwarth, Ehlert, Grimme, JCTC 15, 1652 (2019)) via tblite; RDKit ETKDG/MMFF94; "
         "targets after QM9 (Ramakrishnan et al., Sci. Data 1, 140022 (2014))"

@@ -1,7 +1,7 @@
 """Phonons: density of states, dispersion and heat capacity, from a direct model or a potential."""
 
 from matscibench.families.base import CostColumn, Family
-from matscibench.models.base import ModelEntry
+from matscibench.models.base import ModelCard, ModelEntry
 
 FAMILY = Family(
     name="phonons",
@@ -21,7 +21,7 @@ FAMILY = Family(
                    family="phonons"),
         ModelEntry("e3nn_dos", "matscibench.families.phonons.models:E3nnDos", {},
                    "E(3)-equivariant graph network (e3nn) from structure to DOS, after Chen et al., Adv. Sci. 2021; reports "
-                   "validation DOS MSE per epoch", family="phonons"),
+                   "validation DOS MSE per epoch", family="phonons", card=ModelCard(doi="10.1002/advs.202004214")),
     ),
     cost_columns=(
         (CostColumn("phonons.s_per_structure", "phonon calculation per structure (s)", "time", "phonons per structure (s)"),

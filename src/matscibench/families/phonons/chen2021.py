@@ -185,6 +185,8 @@ class ChenPhononDosSpec(PhononSpec):
     """Chen et al. (2021)'s phonon DOS set: ~1,500 crystals, DFPT DOS (Petretto et al. 2018)."""
 
     reference = "dft-dfpt"
+    #: Petretto et al.'s DFPT database was computed on Materials Project structures
+    sources = ("Materials Project",)
     citation = (
         "Z. Chen, N. Andrejevic, T. Smidt, et al., Direct prediction of phonon density of states with Euclidean neural "
         "networks, Adv. Sci. 8, 2004214 (2021); DFPT data: G. Petretto et al., Sci. Data 5, 180065 (2018)"

@@ -456,6 +456,7 @@ class EmtPhononSpec(PhononSpec):
     """
 
     reference = "emt"
+    sources = ("EMT phonons (generated here)",)
     citation = (
         "phonopy (Togo & Tanaka, Scr. Mater. 108, 1 (2015); Togo, J. Phys. Soc. Jpn. 92, 012001 (2023)) with EMT "
         "(Jacobsen, Stoltze, Nørskov, Surf. Sci. 366, 394 (1996)) as implemented in ASE; paths from seekpath "

@@ -318,6 +318,8 @@ class EmtMetalsSpec(CachedFramesSpec):
     600 K, no stress label). Labels: EMT energy (eV), forces (eV/Å), stress (eV/Å³).
     """
 
+    sources = ("EMT metals (generated here)",)
+
     reference = "emt"
     citation = "EMT: Jacobsen, Stoltze, Nørskov, Surf. Sci. 366, 394 (1996), ASE's implementation"
     license = "generated locally"
@@ -443,6 +445,8 @@ class XtbMd17Spec(CachedFramesSpec):
     temperature (500 K) after Chmiela et al., Sci. Adv. 3, e1603015 (2017). A second, hotter
     trajectory (``md_800K``) gives an extrapolation test set.
     """
+
+    sources = ("GFN2-xTB MD17 molecules (generated here)",)
 
     reference = "gfn2-xtb"
     license = "generated locally"

@@ -141,6 +141,7 @@ class ExtxyzSpec(CachedFramesSpec):
         self.license = license
         self.system = system
         self.keys = (energy_key, forces_key, stress_key)
+        self.sources = ("BOTNet datasets",) if any(f.relpath.startswith("botnet_datasets/") for f in files) else ()
 
     def cache_key(self) -> str:
         ident = "|".join(f"{f.relpath}:{f.sha256}:{f.group}:{f.forces_optional}" for f in self.files)
@@ -174,6 +175,7 @@ class NpzMd17Spec(CachedFramesSpec):
     reference = "dft"
 
     def __init__(self, name: str, file: FramesFile, molecule: str, max_frames: int | None = None) -> None:
+        self.sources = ("rMD17",) if file.relpath.startswith("rmd17") else ("MD17",)
         self.name = name
         self.file = file
         self.molecule = molecule

@@ -63,6 +63,7 @@ from matscibench.families.potentials.scoring import (
 )
 from matscibench.families.potentials.scaling import run_scaling
 from matscibench.models.base import EpochCallback, fit_accepts
+from matscibench.models.replay import announce_items, is_replay
 
 __all__ = ["PotentialTask", "register_tasks"]
 
@@ -96,6 +97,7 @@ class PotentialTask(DatasetTask):
 
     family = "potentials"
     unit = "meV/Å"
+    predictions_file_model = "matscibench.families.potentials.replay:PotentialReplay"
 
     def __init__(
         self,
@@ -277,6 +279,7 @@ class PotentialTask(DatasetTask):
             train, test = self.folds(ds)[fold]
             train_frames = [ds.frames[i] for i in train]
             test_frames = [ds.frames[i] for i in test]
+        announce_items(model, [str(int(i)) for i in test], fold, test_frames)  # a predictions file answers by frame id
         stress = ds.periodic and supports_stress(model)
         cb = self._fit(model, train_frames, meter)
         fit_end = meter.elapsed()
@@ -383,7 +386,7 @@ class PotentialTask(DatasetTask):
     @staticmethod
     def _latency(model: Any, test_frames: list, ctx: JobContext) -> dict[str, float]:
         """Latency percentiles of one energy+forces call (``predict.*``), unless the harness says no."""
-        if not ctx.options.get("latency", True):
+        if not ctx.options.get("latency", True) or is_replay(model):
             return {}
         with ctx.meter.phase("latency"):
 
@@ -405,6 +408,9 @@ class PotentialTask(DatasetTask):
         meter, periodic = ctx.meter, ds.periodic
         rows: list[dict] = []
         info: dict[str, Any] = {}
+        if is_replay(model):  # a file holds the test frames' answers only: no MD, EOS, ... (NaN)
+            info["checks_in_use"] = "not run: the model is a predictions file (they need a live calculator)"
+            return rows, info
         ref = reference_calculator(self.reference, periodic) if self.reference else None
         if self.md and self.md.get("protocol", "screen") == "mdsim":
             if fold in self.md.get("folds", [0]):

@@ -100,6 +100,24 @@ def _target_values(values: list, task_type: str) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
+#: the named sources of matbench v0.1's datasets (Dunn et al. 2020, Table 1)
+MATBENCH_SOURCES: dict[str, tuple[str, ...]] = {
+    "matbench_dielectric": ("Materials Project",),
+    "matbench_expt_gap": ("Zhuo et al. experimental band gaps",),
+    "matbench_expt_is_metal": ("Zhuo et al. experimental band gaps",),
+    "matbench_glass": ("Landolt-Börnstein metallic glasses",),
+    "matbench_jdft2d": ("JARVIS-DFT",),
+    "matbench_log_gvrh": ("Materials Project",),
+    "matbench_log_kvrh": ("Materials Project",),
+    "matbench_mp_e_form": ("Materials Project",),
+    "matbench_mp_gap": ("Materials Project",),
+    "matbench_mp_is_metal": ("Materials Project",),
+    "matbench_perovskites": ("Castelli perovskites",),
+    "matbench_phonons": ("Materials Project",),
+    "matbench_steels": ("Citrine steel strengths",),
+}
+
+
 class MatbenchSpec(CachedTableSpec):
     """An official matbench v0.1 dataset: download (or local copy) + sha256, parsed once."""
 
@@ -108,6 +126,7 @@ class MatbenchSpec(CachedTableSpec):
 
     def __init__(self, info: MatbenchInfo) -> None:
         self.info = info
+        self.sources = MATBENCH_SOURCES.get(info.name, ())
         self.name = info.name
         self.description = info.description + f" — {info.n_samples} entries"
         self.input_type = info.input_type
@@ -198,6 +217,7 @@ class MatbenchArtifactsSpec(CachedTableSpec):
 
     def __init__(self, info: MatbenchInfo, sha256: str | None) -> None:
         self.info = info
+        self.sources = MATBENCH_SOURCES.get(info.name, ())
         suffix = "" if info.input_type == "composition" else "_composition"
         self.name = info.name + suffix
         self.description = f"{info.description}, composition only (matbench artifacts)"
