@@ -22,6 +22,7 @@ resident memory includes the group's parsed dataset, as it would had the job par
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -199,6 +200,10 @@ def _zygote_main(conn, owner_pid: int, warm: tuple[Callable, tuple] | None, inhe
     if warm is not None:
         with contextlib.suppress(BaseException):
             warm[0](*warm[1])
+    # what the group's process holds is never collected by a job: the jobs' garbage collections
+    # then do not walk (and so copy, page by page) the shared objects
+    gc.collect()
+    gc.freeze()
     children: dict[int, int] = {}  # pid -> job id
     while True:
         while children:

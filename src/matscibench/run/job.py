@@ -74,13 +74,28 @@ def limit_threads(n: int):
     if torch is not None:
         with contextlib.suppress(Exception):
             torch.set_num_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
+    controller = _threadpool_controller()
+    if controller is None:  # pragma: no cover
         yield
         return
-    with threadpool_limits(limits=n):
+    with controller.limit(limits=n):
         yield
+
+
+_CONTROLLER: tuple[int, Any] | None = None
+
+
+def _threadpool_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS/OpenMP libraries, rebuilt only when modules were
+    imported since (finding the libraries walks every loaded shared object: 3 ms a job)."""
+    global _CONTROLLER
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        return None
+    if _CONTROLLER is None or _CONTROLLER[0] != len(sys.modules):
+        _CONTROLLER = (len(sys.modules), ThreadpoolController())
+    return _CONTROLLER[1]
 
 
 _MACHINE: str | None = None
@@ -210,6 +225,7 @@ def warm_group(task_refs: list[tuple[str, dict[str, Any]]], model_names: list[st
         import matscibench.run.concurrency  # noqa: F401
 
         _machine()
+        _threadpool_controller()
 
 
 def probe_models(items: list[tuple[str, str, dict[str, Any], list[tuple[str, dict[str, Any]]]]]) -> dict[str, dict[str, Any]]:
