@@ -111,6 +111,7 @@ def run(n: int, repeats: int) -> None:
     report("dscribe CoulombMatrix (Atoms)", n, t_ds[:2])
     report("matscibench (Atoms)", n, t_ours[:2], t_ds[:2])
     report("matscibench (pymatgen Molecule)", n, t_mol[:2], t_ds[:2])
+    print(f"HEADLINE | Coulomb-matrix eigenvalues, dscribe CPU time / ours ({n} molecules) | {t_ds[1] / t_ours[1]:.1f} | >= 1")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -135,6 +135,7 @@ def main() -> None:
         print(f"aggregate_run:                {t3 - t2:6.2f} s")
         print(f"render_html:                  {t4 - t3:6.2f} s  ({len(page) / 1e6:.1f} MB, {page.count('<svg')} figures, "
               f"workers: {os.environ.get('MATSCIBENCH_REPORT_WORKERS', 'auto')})")
+        print(f"HEADLINE | report of {n} jobs: aggregate + HTML (s) | {t4 - t2:.1f} | -")
         print(f"aggregate + HTML:             {t4 - t2:6.2f} s wall, {c4 - c0:.1f} s CPU (all processes)  "
               f"<- the report of a {n}-job run; {os.cpu_count()} CPUs, load average {load:.1f}")
         print(f"write_reports (md+json+html): {t5 - t4:6.2f} s  -> {paths['html']}")

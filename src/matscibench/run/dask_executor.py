@@ -29,8 +29,10 @@ _LOCAL: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
 
-def _isolated_call(fn: Callable, args: tuple, kwargs: dict, timeout_s: float | None, memory_limit_MiB: float | None) -> Any:
-    """On a Dask worker: run ``fn`` in a fresh forked process and return its result."""
+def _isolated_call(fn: Callable, args: tuple, kwargs: dict, timeout_s: float | None, memory_limit_MiB: float | None,
+                   group: Any = None, warm: Any = None) -> Any:
+    """On a Dask worker: run ``fn`` in a fresh forked process and return its result (forked from
+    the worker's process of the job's ``group`` when one is given, see ``JobProcessExecutor``)."""
     from matscibench.run.executor import JobProcessExecutor
 
     if mp.current_process().daemon:  # a daemonic worker may not have children
@@ -40,7 +42,7 @@ def _isolated_call(fn: Callable, args: tuple, kwargs: dict, timeout_s: float | N
         if ex is None or ex.memory_limit_MiB != memory_limit_MiB:
             ex = JobProcessExecutor(max_workers=64, memory_limit_MiB=memory_limit_MiB)
             _LOCAL["executor"] = ex
-    return ex.submit_limited(fn, *args, timeout_s=timeout_s, **kwargs).result()
+    return ex.submit_limited(fn, *args, timeout_s=timeout_s, group=group, warm=warm, **kwargs).result()
 
 
 def _transfer(dfut: Any, cf: Future) -> None:
@@ -70,6 +72,8 @@ class DaskExecutor(Executor):
     """
 
     accepts_resources = True
+    #: jobs of one dataset are forked, on each worker, from a process that loaded it once
+    accepts_groups = True
 
     def __init__(
         self,
@@ -98,9 +102,12 @@ class DaskExecutor(Executor):
         return self.submit_limited(fn, *args, timeout_s=self.timeout_s, resources=resources, **kwargs)
 
     def submit_limited(
-        self, fn: Callable, /, *args: Any, timeout_s: float | None, resources: dict[str, float] | None = None, **kwargs: Any
+        self, fn: Callable, /, *args: Any, timeout_s: float | None, resources: dict[str, float] | None = None,
+        group: Any = None, warm: Any = None, last_in_group: bool = False, **kwargs: Any
     ) -> Future:
-        """``submit`` with this call's own wall-clock limit (seconds; None: no limit)."""
+        """``submit`` with this call's own wall-clock limit (seconds; None: no limit), and the
+        job group of ``JobProcessExecutor.submit_limited`` (``last_in_group`` is ignored: a
+        group's jobs spread over workers; each worker keeps at most a few groups' processes)."""
         res = dict(resources or {})
         if self.exclusive:
             res["NODE"] = 1
@@ -111,6 +118,8 @@ class DaskExecutor(Executor):
             kwargs,
             timeout_s,
             self.memory_limit_MiB,
+            group,
+            warm,
             pure=False,
             key=f"matscibench-{getattr(fn, '__name__', 'call')}-{uuid.uuid4().hex[:12]}",
             resources=res or None,

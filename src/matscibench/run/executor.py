@@ -31,7 +31,9 @@ import time
 import traceback
 from collections import deque
 from concurrent.futures import Executor, Future
+from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
+from multiprocessing.reduction import recv_handle, send_handle
 from typing import Any, Callable
 
 from matscibench.parallel import die_with_parent
@@ -233,7 +235,11 @@ def _zygote_main(conn, owner_pid: int, warm: tuple[Callable, tuple] | None, inhe
                 with contextlib.suppress(Exception):
                     conn.send(("exit", job, code))
             break
-        job, result_conn, fn, args, kwargs = msg
+        job, fn, args, kwargs = msg
+        try:  # the job's result pipe, passed as a file descriptor right after the request
+            result_conn = Connection(recv_handle(conn))
+        except (EOFError, OSError):
+            break
         args = tuple(inherit[a.i] if isinstance(a, _Inherited) else a for a in args)
         kwargs = {k: inherit[v.i] if isinstance(v, _Inherited) else v for k, v in kwargs.items()}
         pid = os.fork()
@@ -426,7 +432,10 @@ class JobProcessExecutor(Executor):
             try:
                 if z is not None:
                     args, kwargs = self._for_zygote(z, job.args), dict(zip(job.kwargs, self._for_zygote(z, tuple(job.kwargs.values()))))
-                    z.conn.send((job.id, send, job.fn, args, kwargs))
+                    z.conn.send((job.id, job.fn, args, kwargs))
+                    # the pipe's end as a file descriptor over the group's socket (SCM_RIGHTS):
+                    # no handshake with multiprocessing's resource sharer per job
+                    send_handle(z.conn, send.fileno(), z.proc.pid)
                     job.zygote = z
                 else:
                     job.proc = self.ctx.Process(target=_child, args=(send, self._owner, job.fn, job.args, job.kwargs),
