@@ -58,6 +58,7 @@ PRELOAD = [
     "pymatgen.core",
     "matscibench.run.job",
     "matscibench.run.warmup",
+    "psutil",  # the job watchdog's: 4 ms per job when each job imports it
 ]
 
 
