@@ -269,3 +269,47 @@ def test_builtin_suites_name_real_tasks_and_models(name):
             build_model(m.name, m.params)
         except ImportError:
             assert m.optional, f"model {m.display} needs a package that is not installed, and is not optional"
+
+
+def test_report_says_what_the_harness_cost(finished_run):
+    from matscibench.report.aggregate import HARNESS_PARTS
+
+    out, outcome = finished_run
+    rep = json.loads(outcome.reports["json"].read_text())
+    h = rep["harness"]
+    assert h["jobs"] == 8  # the jobs that ran to the end (failed ones have no phases to set against)
+    parts = [h[k] for k, _ in HARNESS_PARTS]
+    assert all(p >= 0 for p in parts)
+    assert h["overhead_s"] == pytest.approx(sum(parts))
+    assert h["per_job_ms"] == pytest.approx(1e3 * h["overhead_s"] / 8)
+    assert 0 < h["fraction"] < 1 and h["work_s"] > 0
+    assert "## What the harness cost" in outcome.reports["markdown"].read_text()
+    st = Store(out / "results.sqlite")
+    costs = st.costs_frame(outcome.run_id)
+    per_job = costs[costs["name"] == "harness.start_s"]
+    assert len(per_job) == outcome.n_planned and (per_job["value"] >= 0).all()  # failed jobs started too
+
+
+def test_grouped_worker_processes_give_the_numbers_of_in_process_jobs(tmp_path, small_emt):
+    """Jobs forked from their dataset's preloaded process (the default executor) and the same
+    jobs run in this process: identical metrics."""
+    from matscibench.run.executor import ThreadExecutor
+
+    suite = _suite(models=["dummy", "magpie_rf"], tasks=[{"name": "emt_formation_energy", "params": TASK_PARAMS}])
+    forked = run_suite(suite, results=tmp_path / "forked", quiet=True)
+    inproc = run_suite(suite, results=tmp_path / "inproc", quiet=True, executor=ThreadExecutor())
+    a = Store(tmp_path / "forked" / "results.sqlite").metrics_frame(forked.run_id)
+    b = Store(tmp_path / "inproc" / "results.sqlite").metrics_frame(inproc.run_id)
+    assert len(a) > 0
+    ma = a.set_index(["key", "name"])["value"].sort_index()
+    mb = b.set_index(["key", "name"])["value"].sort_index()
+    pd.testing.assert_series_equal(ma, mb)
+
+
+def test_jobs_of_one_dataset_are_run_next_to_each_other():
+    from matscibench.run.driver import grouped_by_data
+
+    specs = [_spec("magpie_rf"), _spec("dummy"), _spec("magpie_rf", fold=1)]
+    other = JobSpec("r", TaskRef("emt_is_stable", TASK_PARAMS), ModelRef("dummy", "dummy"), 0, 0, "other-data", {})
+    order = grouped_by_data([specs[0], other, specs[1], specs[2]])
+    assert order == [specs[0], specs[1], specs[2], other]
