@@ -426,6 +426,21 @@ def export_matbench(
     console.print(f"matbench results ({', '.join(doc['tasks'])}; model {escape(doc['user_metadata']['algorithm'])}): {path}")
 
 
+@app.command()
+def leaderboard(
+    sources: list[str] = typer.Argument(..., help="Results folders (holding results.sqlite), store files or store URLs: every run in each is read."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the site (index.html, models/*.html)."),
+    published: Optional[list[Path]] = typer.Option(None, "--published", help="A published matbench results file (benchmarks/matbench_v0.1_*/results.json.gz of the matbench repository); repeatable."),
+) -> None:
+    """One static, offline HTML site from several runs (users, machines, days): per task each model's best result, cards, accuracy against cost, machines."""
+    from matscibench.report.leaderboard import build_leaderboard, write_leaderboard
+
+    lb = build_leaderboard(sources, published=published or [])
+    index = write_leaderboard(lb, out)
+    console.print(f"leaderboard ({len(lb.tasks)} tasks, {len(lb.models())} models, {len(lb.runs)} runs, "
+                  f"{len(lb.machines)} machines): {index}")
+
+
 def main() -> None:
     from matscibench.errors import clean_text
 
