@@ -12,7 +12,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import SMALL_EMT
 
 TASK_PARAMS = {"dataset_params": SMALL_EMT}

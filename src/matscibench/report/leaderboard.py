@@ -243,8 +243,8 @@ def render_index(lb: Leaderboard) -> str:
     rep = RunReport("leaderboard", "", {}, lb.tasks, {}, [], [])
     fps = sorted(lb.machines)
     body = ["<h1>matscibench leaderboard</h1>",
-            f"<p>{len(lb.runs)} runs from {len({r['source'] for r in lb.runs})} stores, {len(lb.tasks)} tasks, "
-            f"{len(lb.models())} models, {len(fps)} machines. Per task each model's best result.</p>"]
+            (f"<p>{len(lb.runs)} runs from {len({r['source'] for r in lb.runs})} stores, {len(lb.tasks)} tasks, "
+             f"{len(lb.models())} models, {len(fps)} machines. Per task each model's best result.</p>")]
     if len(fps) > 1:
         body.append('<div class="warn" role="alert"><b>Results from different hardware</b>: these runs ran on '
                     f"{len(fps)} machines ({esc(', '.join(f[:8] for f in fps))}). Costs are comparable only between rows "
