@@ -220,3 +220,18 @@ def test_published_rows_appear_beside_local_ones_in_the_report(mb_run, tmp_path)
     js = json.loads(rep.dumps())
     row = next(r for t in js["tasks"] if t["task"] == "matbench_steels" for r in t["models"] if r["published"])
     assert row["machines"] == [] and row["costs"] == {}
+
+
+def test_report_command_takes_published_files(mb_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from matscibench.cli import app
+
+    out, run_id = mb_run
+    path = _published_file(tmp_path)
+    res = CliRunner().invoke(app, ["report", run_id, "-r", str(out), "--format", "md", "--published", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "| Dummy (published) |" in res.stdout and "machine unknown" in res.stdout
+    res = CliRunner().invoke(app, ["report", run_id, "-r", str(out), "--html", "-o", str(tmp_path / "rep"), "--published", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "unknown (published)" in (tmp_path / "rep" / "report.html").read_text()
