@@ -235,3 +235,20 @@ def test_report_command_takes_published_files(mb_run, tmp_path):
     res = CliRunner().invoke(app, ["report", run_id, "-r", str(out), "--html", "-o", str(tmp_path / "rep"), "--published", str(path)])
     assert res.exit_code == 0, res.output
     assert "unknown (published)" in (tmp_path / "rep" / "report.html").read_text()
+
+
+def test_a_run_without_all_five_folds_is_refused_with_the_fix(shared_data, tmp_path):
+    from matscibench.report.matbench import export_matbench
+    from matscibench.run.driver import run_suite
+    from matscibench.store import Store
+    from matscibench.suite import Suite
+
+    suite = Suite.model_validate({"name": "mb-partial", "tasks": [{"name": "matbench_steels"}], "models": [{"name": "dummy_stratified"}],
+                                  "folds": [0, 1], "workers": 1, "options": {"latency": False}})
+    outcome = run_suite(suite, results=tmp_path, quiet=True, workers=1)
+    st = Store(tmp_path / "results.sqlite")
+    with pytest.raises(MatscibenchError, match=r"folds \[2, 3, 4\] are not recorded.*--skip-incomplete"):
+        export_matbench(st, outcome.run_id, tmp_path / "x.json")
+    with pytest.raises(MatscibenchError, match="no matbench task has all 5 folds"):
+        export_matbench(st, outcome.run_id, tmp_path / "x.json", skip_incomplete=True)
+    assert not (tmp_path / "x.json").exists()
