@@ -316,6 +316,7 @@ def report(
     fmt: str = typer.Option("all", "--format", "-f", help="md, json, table or all (all also writes report.html)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report files (default: <results>/reports/<run id>)."),
     html: bool = typer.Option(False, "--html", help="Write only the self-contained HTML report (report.html) and print its path."),
+    published: Optional[list[Path]] = typer.Option(None, "--published", help="A published matbench results file (benchmarks/matbench_v0.1_*/results.json.gz of the matbench repository): its rows appear beside the run's, marked published; repeatable."),
 ) -> None:
     """Re-render a stored run: terminal tables, Markdown, JSON and a self-contained HTML page."""
     from matscibench.paths import results_dir
@@ -328,6 +329,11 @@ def report(
     except KeyError as exc:
         raise MatscibenchError(str(exc.args[0])) from None
     rep = aggregate_run(st, rid, results_dir=_predictions_dir(results, store))
+    if published:
+        from matscibench.report.matbench import add_published, published_rows
+
+        for path in published:
+            add_published(rep, published_rows(path), new_tasks=False)
     from matscibench.paths import check_name
 
     check_name(rid, "run id")  # it names the report folder: never one outside --results
@@ -395,6 +401,44 @@ def compare(
         html.parent.mkdir(parents=True, exist_ok=True)
         html.write_text(compare_html(cmp), encoding="utf-8")
         console.print(f"comparison (html): {html}")
+
+
+@app.command("export-matbench")
+def export_matbench(
+    run_id: str = typer.Argument("latest", help="Run id (a unique prefix is enough; 'latest' = newest)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The results file to write: results.json.gz (gzipped) or results.json (plain JSON, what matbench 0.6's from_file reads)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="The model (its label in the run) to export; needed when the run has several on matbench tasks."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="The repeat to export (default: the smallest seed)."),
+    skip_incomplete: bool = typer.Option(False, "--skip-incomplete", help="Leave out matbench tasks without all five folds instead of stopping."),
+    results: Optional[Path] = ResultsOpt,
+    store: Optional[str] = StoreOpt,
+) -> None:
+    """Write a run's matbench_* results in matbench's results format (MatbenchBenchmark.from_dict / from_file loads it)."""
+    from matscibench.report.matbench import export_matbench as export
+
+    st = _store(results, store)
+    try:
+        rid = st.resolve_run_id(run_id)
+    except KeyError as exc:
+        raise MatscibenchError(str(exc.args[0])) from None
+    path, doc = export(st, rid, out, results_dir=_predictions_dir(results, store), model=model, seed=seed,
+                       skip_incomplete=skip_incomplete)
+    console.print(f"matbench results ({', '.join(doc['tasks'])}; model {escape(doc['user_metadata']['algorithm'])}): {path}")
+
+
+@app.command()
+def leaderboard(
+    sources: list[str] = typer.Argument(..., help="Results folders (holding results.sqlite), store files or store URLs: every run in each is read."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the site (index.html, models/*.html)."),
+    published: Optional[list[Path]] = typer.Option(None, "--published", help="A published matbench results file (benchmarks/matbench_v0.1_*/results.json.gz of the matbench repository); repeatable."),
+) -> None:
+    """One static, offline HTML site from several runs (users, machines, days): per task each model's best result, cards, accuracy against cost, machines."""
+    from matscibench.report.leaderboard import build_leaderboard, write_leaderboard
+
+    lb = build_leaderboard(sources, published=published or [])
+    index = write_leaderboard(lb, out)
+    console.print(f"leaderboard ({len(lb.tasks)} tasks, {len(lb.models())} models, {len(lb.runs)} runs, "
+                  f"{len(lb.machines)} machines): {index}")
 
 
 def main() -> None:

@@ -101,10 +101,15 @@ class ModelRow:
     replayed: bool = False
     #: cost keys whose values the submitter declared (shown marked, never as measured)
     declared_costs: list[str] = field(default_factory=list)
+    #: a published result read from a file (e.g. matbench's ``results.json.gz``): its path; the
+    #: row's machine is unknown and none of its costs were measured here
+    published: str = ""
 
     def cost_source(self, key: str) -> str:
         """``"declared"``, ``"not measured here"`` (a replayed model's cost without a declared
-        value) or ``"measured"``."""
+        value, any cost of a published row) or ``"measured"``."""
+        if self.published:
+            return "not measured here"
         if key in self.declared_costs:
             return "declared"
         if self.replayed and key not in self.costs:
@@ -210,6 +215,7 @@ class RunReport:
                             "possible_leakage": r.leakage,
                             "predictions_file": r.replayed,
                             "declared_costs": r.declared_costs,
+                            "published": r.published or None,
                         }
                         for r in t.rows
                     ],

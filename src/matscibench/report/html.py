@@ -360,6 +360,9 @@ def cost_cell(r: ModelRow, key: str) -> str:
 def _model_th(r: ModelRow, colour: str) -> str:
     """The model's row header: its name, and badges for a predictions file and possible leakage."""
     badges = ""
+    if r.published:
+        badges += (f' <span class="badge" title="published result read from {esc(r.published)}; machine unknown, '
+                   'costs not measured here">published</span>')
     if r.replayed:
         badges += ' <span class="badge" title="scored from a predictions file: the model ran elsewhere">file</span>'
     if r.leakage:
@@ -443,6 +446,8 @@ def _leaderboard(t: TaskReport, styles: dict[str, tuple[str, str]]) -> str:
         machine = ", ".join(_short(fp) for fp in r.machines) or "–"
         if r.replayed:
             machine = f"scored on {machine}; the model ran elsewhere"
+        if r.published:
+            machine = "unknown (published)"
         hosts = ", ".join(r.hosts)
         cls = ' class="failed"' if len(mfp) > 1 else ""
         cells.append(f'<td class="mono"{cls} title="{esc("hosts: " + hosts if hosts else "")}">{esc(machine)}</td>')

@@ -119,6 +119,10 @@ def _task_markdown(t: TaskReport) -> list[str]:
         for c in cols:
             cells.append(_cost_md(t, r, c.key))
         out.append("| " + " | ".join(_md_escape(x) for x in cells) + " |")
+    published = [r for r in rows if r.published]
+    if published:
+        out += [""] + [f"Published: {_md_escape(r.model)}: per-fold scores read from {_md_escape(r.published)}; "
+                       "machine unknown, costs not measured here." for r in published]
     cards = card_lines(t)
     if cards:
         out += ["", "Model cards:", ""] + cards
