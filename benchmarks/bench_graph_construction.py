@@ -56,13 +56,20 @@ REPS = [(1, 1, 2), (2, 2, 1), (2, 2, 2), (3, 3, 2), (3, 3, 3), (4, 4, 4), (5, 5,
         (10, 10, 10), (12, 12, 12), (14, 14, 14), (15, 15, 15)]
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> float:
+def median_time(fn: Callable[[], object], repeats: int, min_sample_s: float = 0.02) -> float:
+    """Median over ``repeats`` samples of the time of one call; a sample times as many calls in a
+    row as fill ``min_sample_s`` (a single call of ~50 µs is below the timer's and the
+    scheduler's jitter on a shared machine: ratios of single calls moved from 1.2 to 4 between
+    runs)."""
+    t = time.perf_counter()
     fn()  # warm-up
+    n = max(1, int(min_sample_s / max(time.perf_counter() - t, 1e-7)))
     ts = []
     for _ in range(repeats):
         t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
+        for _ in range(n):
+            fn()
+        ts.append((time.perf_counter() - t) / n)
     return statistics.median(ts)
 
 

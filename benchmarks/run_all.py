@@ -10,7 +10,8 @@ from this table: regenerate it, do not retype it.
 Usage::
 
     python benchmarks/run_all.py                     # every script in its quick mode, then the quick suite
-    python benchmarks/run_all.py --only harness,md   # a subset (names as in SCRIPTS)
+    python benchmarks/run_all.py --only harness,md   # a subset (names as in SCRIPTS); with --update,
+                                                     # the other scripts' rows of the table are kept
     python benchmarks/run_all.py --no-suite          # without the quick-suite timings (saves ~5 min)
     python benchmarks/run_all.py --out benchmarks/results/headlines.md
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -141,6 +143,8 @@ def main() -> None:
     ap.add_argument("--no-suite", action="store_true", help="leave out the quick-suite timings")
     ap.add_argument("--out", default=str(HERE / "results" / "headlines.md"))
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per script")
+    ap.add_argument("--update", action="store_true",
+                    help="keep the rows of the scripts not run now from the existing table (each row says when it was measured)")
     args = ap.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SCRIPTS)
     unknown = [n for n in names if n not in SCRIPTS]
@@ -172,21 +176,33 @@ def main() -> None:
         for f, v, g in time_quick_suite(log_dir, args.timeout):
             rows.append(("matscibench run --suite quick", f, v, g, f"{before} → {load()}"))
             print(f"[run_all]   {f}: {v}", flush=True)
+    stamp = f"{started:%Y-%m-%d %H:%M} UTC, {git_commit()}"
+    rows = [(*r, stamp) for r in rows]
+    if args.update and out.is_file():
+        ran = {SCRIPTS[n][0] for n in names} | ({"matscibench run --suite quick"} if not args.no_suite else set())
+        kept = [tuple(c.strip() for c in ln.strip().strip("|").split("|")) for ln in out.read_text().splitlines()
+                if ln.startswith("| bench_") or ln.startswith("| matscibench run")]
+        m = re.search(r" on (\S+ \S+ UTC), commit (\S+)", out.read_text())
+        old_stamp = f"{m.group(1)}, {m.group(2)}" if m else "?"
+        kept = [(k[0], k[1], k[2], k[3], k[5], k[6] if len(k) > 6 else old_stamp) for k in kept if k[0] not in ran]
+        rows = kept + rows
     lines = [
         "# Headline figures of the benchmarks",
         "",
         f"Measured by `python benchmarks/run_all.py{' --only ' + args.only if args.only else ''}"
-        f"{' --no-suite' if args.no_suite else ''}` on {started:%Y-%m-%d %H:%M} UTC, commit {git_commit()}.",
+        f"{' --no-suite' if args.no_suite else ''}{' --update' if args.update else ''}` on {started:%Y-%m-%d %H:%M} UTC, "
+        f"commit {git_commit()}" + ("; rows of scripts not run then are kept from the earlier table, with their own "
+                                   "date and commit." if args.update else "."),
         "",
         f"Machine: {machine()}.",
         "",
         "Each script's full output is in the folder next to this file. Load is the 1-minute load average "
         "before → after the script (the machine's other users).",
         "",
-        "| script | figure | value | goal | met | load |",
-        "|---|---|---:|---|---|---|",
+        "| script | figure | value | goal | met | load | measured |",
+        "|---|---|---:|---|---|---|---|",
     ]
-    lines += [f"| {s} | {f} | {v} | {g or '–'} | {meets(v, g)} | {ld} |" for s, f, v, g, ld in rows]
+    lines += [f"| {s} | {f} | {v} | {g or '–'} | {meets(v, g)} | {ld} | {when} |" for s, f, v, g, ld, when in rows]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"[run_all] table: {out}")
 
