@@ -308,6 +308,15 @@ def _store(results: Optional[Path], store: Optional[str]):
     return Store(path)
 
 
+def _store_and_run(results: Optional[Path], store: Optional[str], run_id: Optional[str]):
+    """(the store, the run id ``run_id`` resolves to there); an unknown run is a clean error."""
+    st = _store(results, store)
+    try:
+        return st, st.resolve_run_id(run_id)
+    except KeyError as exc:
+        raise MatscibenchError(str(exc.args[0])) from None
+
+
 @app.command()
 def report(
     run_id: str = typer.Argument("latest", help="Run id (a unique prefix is enough; 'latest' = newest)."),
@@ -323,11 +332,7 @@ def report(
     from matscibench.report.aggregate import aggregate_run
     from matscibench.report.render import console_tables, to_markdown, write_reports
 
-    st = _store(results, store)
-    try:
-        rid = st.resolve_run_id(run_id)
-    except KeyError as exc:
-        raise MatscibenchError(str(exc.args[0])) from None
+    st, rid = _store_and_run(results, store, run_id)
     rep = aggregate_run(st, rid, results_dir=_predictions_dir(results, store))
     if published:
         from matscibench.report.matbench import add_published, published_rows
@@ -416,11 +421,7 @@ def export_matbench(
     """Write a run's matbench_* results in matbench's results format (MatbenchBenchmark.from_dict / from_file loads it)."""
     from matscibench.report.matbench import export_matbench as export
 
-    st = _store(results, store)
-    try:
-        rid = st.resolve_run_id(run_id)
-    except KeyError as exc:
-        raise MatscibenchError(str(exc.args[0])) from None
+    st, rid = _store_and_run(results, store, run_id)
     path, doc = export(st, rid, out, results_dir=_predictions_dir(results, store), model=model, seed=seed,
                        skip_incomplete=skip_incomplete)
     console.print(f"matbench results ({', '.join(doc['tasks'])}; model {escape(doc['user_metadata']['algorithm'])}): {path}")
