@@ -48,3 +48,14 @@ def small_emt():
 @pytest.fixture()
 def results(tmp_path: Path) -> Path:
     return tmp_path / "results"
+
+
+def chromium_executable() -> str | None:
+    """A Chromium (or Chrome) on PATH for the browser tests, or None."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    return None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+
+from conftest import chromium_executable
 from conftest import SMALL_EMT
 
 TASK_PARAMS = {"dataset_params": SMALL_EMT}
@@ -150,16 +151,8 @@ def test_bad_sources_are_named(tmp_path):
         build_leaderboard([tmp_path / "nope"])
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    return None
-
-
 def test_leaderboard_renders_in_headless_chromium(two_machines):
-    exe = _chromium()
+    exe = chromium_executable()
     if exe is None:
         pytest.skip("no Chromium executable found (apt-get install chromium); the browser check needs one")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing (pip install -e '.[dev]')")

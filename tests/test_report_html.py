@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix
 
-from conftest import SMALL_EMT
+from conftest import SMALL_EMT, chromium_executable
 from matscibench.cost.stats import Summary
 from matscibench.report.aggregate import ModelRow, RunReport, TaskReport
 from matscibench.report.compare import ci_overlap, compare_html, compare_reports, verdict
@@ -314,16 +314,8 @@ def test_cli_report_html_and_compare(real_run):
     assert (out / "cmp.html").read_text().count('class="sortable compare"') == 2
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    return None
-
-
 def test_report_renders_in_headless_chromium(real_run, tmp_path, capsys):
-    exe = _chromium()
+    exe = chromium_executable()
     if exe is None:
         pytest.skip("no Chromium executable found (apt-get install chromium); the browser check needs one")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing (pip install -e '.[dev]')")

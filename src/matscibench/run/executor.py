@@ -172,10 +172,8 @@ class _Zygote:
                 self.conn.send(None)
 
     def close(self) -> None:
-        if self.alive:
-            self.alive = False
-            with contextlib.suppress(Exception):
-                self.conn.send(None)
+        """Tell it to end and wait for it (killed after 5 s)."""
+        self.retire()
         with contextlib.suppress(Exception):
             self.conn.close()
         self.proc.join(timeout=5)
